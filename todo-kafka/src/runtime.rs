@@ -1,0 +1,696 @@
+//! The consumer runtime: one task per partition, retries with backoff, a circuit breaker for dependency outages,
+//! dead-letter topics, graceful shutdown and counters.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use todo_events::Event;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::broker::{Publisher, Subscriber, Subscription};
+use crate::dlq::dead_letter_record;
+use crate::error::BoxError;
+use crate::{Delivery, Result, TopicPartition};
+
+/// Why a handler could not process an event. The class decides what the runtime does next.
+#[derive(Debug)]
+pub enum HandlerError {
+    /// A transient failure: retried after each delay of [`RetryPolicy::delays`], then dead-lettered.
+    Retryable(BoxError),
+    /// The event can never be processed: dead-lettered at once.
+    Permanent(BoxError),
+    /// A dependency (database, downstream service) is down: the partition is paused and the same event is
+    /// retried with [`BreakerPolicy`] backoff until it succeeds. Never dead-lettered.
+    DependencyDown(BoxError),
+}
+
+impl HandlerError {
+    /// A [`HandlerError::Retryable`] from any error or message.
+    pub fn retryable(e: impl Into<BoxError>) -> Self {
+        HandlerError::Retryable(e.into())
+    }
+    /// A [`HandlerError::Permanent`] from any error or message.
+    pub fn permanent(e: impl Into<BoxError>) -> Self {
+        HandlerError::Permanent(e.into())
+    }
+    /// A [`HandlerError::DependencyDown`] from any error or message.
+    pub fn dependency_down(e: impl Into<BoxError>) -> Self {
+        HandlerError::DependencyDown(e.into())
+    }
+    /// `retryable`, `permanent` or `dependency-down`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            HandlerError::Retryable(_) => "retryable",
+            HandlerError::Permanent(_) => "permanent",
+            HandlerError::DependencyDown(_) => "dependency-down",
+        }
+    }
+    fn source_ref(&self) -> &BoxError {
+        match self {
+            HandlerError::Retryable(e)
+            | HandlerError::Permanent(e)
+            | HandlerError::DependencyDown(e) => e,
+        }
+    }
+}
+
+impl std::fmt::Display for HandlerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {}",
+            self.class(),
+            error_chain(self.source_ref().as_ref())
+        )
+    }
+}
+
+impl std::error::Error for HandlerError {}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        cur = s.source();
+    }
+    text
+}
+
+/// Processes decoded events. Must be idempotent (keyed on [`Event::id`]): delivery is at least once.
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one event. `delivery` carries the record's topic, partition, offset and headers.
+    ///
+    /// # Errors
+    /// A [`HandlerError`] whose class decides between retry, dead-letter and circuit breaking.
+    async fn handle(&self, event: Event, delivery: &Delivery) -> Result<(), HandlerError>;
+}
+
+/// Retries of [`HandlerError::Retryable`] failures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Delay before each retry; the number of retries is its length. Default: 1 s, 2 s, 4 s (four attempts).
+    pub delays: Vec<Duration>,
+    /// Random jitter as a fraction of each delay, 0.0 to 1.0 (0.2 means ±20 %). Default 0.
+    pub jitter: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            delays: vec![
+                Duration::from_secs(1),
+                Duration::from_secs(2),
+                Duration::from_secs(4),
+            ],
+            jitter: 0.0,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Exponential delays: `first`, `2 * first`, ... (`retries` of them).
+    pub fn exponential(first: Duration, retries: u32) -> Self {
+        RetryPolicy {
+            delays: (0..retries)
+                .map(|i| first * 2u32.saturating_pow(i))
+                .collect(),
+            jitter: 0.0,
+        }
+    }
+
+    /// The same policy with jitter.
+    pub fn with_jitter(mut self, jitter: f64) -> Self {
+        self.jitter = jitter.clamp(0.0, 1.0);
+        self
+    }
+
+    fn delay(&self, retry: usize) -> Option<Duration> {
+        let base = *self.delays.get(retry)?;
+        if self.jitter <= 0.0 {
+            return Some(base);
+        }
+        let factor = 1.0 + self.jitter * (rand::random::<f64>() * 2.0 - 1.0);
+        Some(base.mul_f64(factor.max(0.0)))
+    }
+}
+
+/// The circuit breaker for [`HandlerError::DependencyDown`]: probe delays start at `initial` and double up to
+/// `max`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakerPolicy {
+    /// First probe delay. Default 1 s.
+    pub initial: Duration,
+    /// Cap of the probe delay. Default 60 s.
+    pub max: Duration,
+}
+
+impl Default for BreakerPolicy {
+    fn default() -> Self {
+        BreakerPolicy {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What the runtime consumes and how.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Consumer group id, such as `audit-consumer`.
+    pub group: String,
+    /// Topics to subscribe to.
+    pub topics: Vec<String>,
+    /// Retries of retryable failures.
+    pub retry: RetryPolicy,
+    /// Backoff while a dependency is down.
+    pub breaker: BreakerPolicy,
+    /// Deliveries buffered per partition before the partition is paused. Default 512.
+    pub max_queued_per_partition: usize,
+    /// How often stored offsets are committed (besides rebalance and shutdown). Default 5 s.
+    pub commit_interval: Duration,
+    /// How often consumer lag is refreshed. Default 5 s.
+    pub lag_interval: Duration,
+}
+
+impl ConsumerConfig {
+    /// A configuration with the defaults.
+    pub fn new(
+        group: impl Into<String>,
+        topics: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
+        ConsumerConfig {
+            group: group.into(),
+            topics: topics.into_iter().map(Into::into).collect(),
+            retry: RetryPolicy::default(),
+            breaker: BreakerPolicy::default(),
+            max_queued_per_partition: 512,
+            commit_interval: Duration::from_secs(5),
+            lag_interval: Duration::from_secs(5),
+        }
+    }
+
+    /// Sets the retry policy.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the circuit-breaker policy.
+    pub fn with_breaker(mut self, breaker: BreakerPolicy) -> Self {
+        self.breaker = breaker;
+        self
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    processed: AtomicU64,
+    retried: AtomicU64,
+    dead_lettered: AtomicU64,
+    undecodable: AtomicU64,
+    dependency_down: AtomicU64,
+    lag: AtomicU64,
+    paused_partitions: AtomicU64,
+}
+
+/// A live handle on a runtime's counters; cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Metrics(Arc<Counters>);
+
+/// The counters of a runtime at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MetricsSnapshot {
+    /// Events the handler processed successfully.
+    pub processed: u64,
+    /// Retries after retryable failures.
+    pub retried: u64,
+    /// Records sent to a dead-letter topic (including undecodable ones).
+    pub dead_lettered: u64,
+    /// Of those, records that could not be decoded.
+    pub undecodable: u64,
+    /// Handler results of class dependency-down (each one is a probe that failed).
+    pub dependency_down: u64,
+    /// Records behind the high watermark, summed over the partitions this member has consumed from, as of the
+    /// last refresh ([`ConsumerConfig::lag_interval`]).
+    pub lag: u64,
+    /// Partitions paused right now (circuit open or too many buffered deliveries).
+    pub paused_partitions: u64,
+}
+
+impl Metrics {
+    /// The current values.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let c = &self.0;
+        MetricsSnapshot {
+            processed: c.processed.load(Ordering::Relaxed),
+            retried: c.retried.load(Ordering::Relaxed),
+            dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
+            undecodable: c.undecodable.load(Ordering::Relaxed),
+            dependency_down: c.dependency_down.load(Ordering::Relaxed),
+            lag: c.lag.load(Ordering::Relaxed),
+            paused_partitions: c.paused_partitions.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn inc(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Runs a [`Handler`] over a consumer-group subscription.
+///
+/// - One tokio task per partition: events of a partition (hence of a key) are handled in order, partitions in
+///   parallel.
+/// - An offset is stored only after its event was handled or dead-lettered; stored offsets are committed every
+///   [`ConsumerConfig::commit_interval`], on rebalance and on shutdown.
+/// - [`HandlerError::Retryable`]: retried after each delay of the [`RetryPolicy`] (1 s, 2 s, 4 s by default), then
+///   dead-lettered. [`HandlerError::Permanent`] and undecodable records: dead-lettered at once.
+/// - [`HandlerError::DependencyDown`]: the circuit opens, the partition is paused and the same event is probed
+///   with exponential backoff ([`BreakerPolicy`], 1 s doubling up to a 60 s cap by default) until it succeeds.
+///   Nothing is dead-lettered for an outage.
+/// - Dead letters go to `<topic>.dlq` with the original key, value and headers plus the `dlq-*` headers of
+///   [`crate::dlq`]. If the dead-letter publish fails it is retried with the breaker backoff; the offset is
+///   stored only once it succeeded.
+/// - Shutdown (the token is cancelled): each partition task finishes the event in flight (a retry or probe
+///   wait is cut short, leaving that event uncommitted for redelivery), then offsets are stored, committed and
+///   the member leaves the group.
+pub struct ConsumerRuntime {
+    config: ConsumerConfig,
+    handler: Arc<dyn Handler>,
+    dlq: Arc<dyn Publisher>,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for ConsumerRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerRuntime")
+            .field("config", &self.config)
+            .field("metrics", &self.metrics.snapshot())
+            .finish()
+    }
+}
+
+enum WorkerMsg {
+    Done(TopicPartition, i64),
+    BreakerOpen(TopicPartition),
+    BreakerClosed(TopicPartition),
+}
+
+struct PartitionSlot {
+    tx: mpsc::UnboundedSender<Delivery>,
+    queued: usize,
+    breaker_open: bool,
+    paused: bool,
+    position: i64,
+}
+
+struct WorkerCtx {
+    handler: Arc<dyn Handler>,
+    dlq: Arc<dyn Publisher>,
+    config: ConsumerConfig,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+    done: mpsc::UnboundedSender<WorkerMsg>,
+}
+
+impl ConsumerRuntime {
+    /// A runtime that dead-letters through `dlq` (usually the same broker).
+    pub fn new(config: ConsumerConfig, handler: Arc<dyn Handler>, dlq: Arc<dyn Publisher>) -> Self {
+        ConsumerRuntime {
+            config,
+            handler,
+            dlq,
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// The runtime's counters.
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.clone()
+    }
+
+    /// Joins the group and consumes until `shutdown` is cancelled or the subscription ends.
+    ///
+    /// # Errors
+    /// Errors of [`Subscriber::subscribe`] and of the final commit.
+    pub async fn run(
+        &self,
+        subscriber: &dyn Subscriber,
+        shutdown: CancellationToken,
+    ) -> Result<()> {
+        let subscription: Arc<dyn Subscription> = subscriber
+            .subscribe(&self.config.group, &self.config.topics)
+            .await?
+            .into();
+        self.run_subscription(subscription, shutdown).await
+    }
+
+    /// Consumes from an existing subscription until `shutdown` is cancelled or the subscription ends, then
+    /// commits and closes it.
+    ///
+    /// # Errors
+    /// Errors of the final commit.
+    pub async fn run_subscription(
+        &self,
+        subscription: Arc<dyn Subscription>,
+        shutdown: CancellationToken,
+    ) -> Result<()> {
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+        let ctx = Arc::new(WorkerCtx {
+            handler: self.handler.clone(),
+            dlq: self.dlq.clone(),
+            config: self.config.clone(),
+            metrics: self.metrics.clone(),
+            shutdown: shutdown.clone(),
+            done: done_tx,
+        });
+        let mut slots: HashMap<TopicPartition, PartitionSlot> = HashMap::new();
+        let mut tasks = JoinSet::new();
+        let mut commit_tick =
+            tokio::time::interval(self.config.commit_interval.max(Duration::from_millis(1)));
+        let mut lag_tick =
+            tokio::time::interval(self.config.lag_interval.max(Duration::from_millis(1)));
+        let max_queued = self.config.max_queued_per_partition.max(1);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                Some(msg) = done_rx.recv() => {
+                    self.on_worker_msg(&*subscription, &mut slots, msg, max_queued);
+                }
+                next = subscription.next() => match next {
+                    None => break,
+                    Some(Err(e)) => {
+                        tracing::warn!(group = %self.config.group, error = %e, "consumer error");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Some(Ok(delivery)) => {
+                        let tp = delivery.topic_partition();
+                        let slot = slots.entry(tp.clone()).or_insert_with(|| {
+                            let (tx, rx) = mpsc::unbounded_channel();
+                            tasks.spawn(partition_task(ctx.clone(), tp.clone(), rx));
+                            PartitionSlot { tx, queued: 0, breaker_open: false, paused: false, position: delivery.offset }
+                        });
+                        slot.queued += 1;
+                        if slot.tx.send(delivery).is_err() {
+                            slot.queued -= 1;
+                        }
+                        self.apply_pause(&*subscription, &tp, slot, max_queued);
+                    }
+                },
+                _ = commit_tick.tick() => {
+                    if let Err(e) = subscription.commit().await {
+                        tracing::warn!(group = %self.config.group, error = %e, "periodic commit failed");
+                    }
+                }
+                _ = lag_tick.tick() => self.refresh_lag(&*subscription, &slots).await,
+            }
+        }
+        // Shutdown: close the queues, let each task finish its event in flight, store what finished, commit.
+        for slot in slots.values_mut() {
+            let (closed, _) = mpsc::unbounded_channel();
+            slot.tx = closed;
+        }
+        drop(ctx);
+        while let Some(joined) = tasks.join_next().await {
+            if let Err(e) = joined {
+                tracing::error!(error = %e, "partition task failed");
+            }
+        }
+        while let Ok(msg) = done_rx.try_recv() {
+            self.on_worker_msg(&*subscription, &mut slots, msg, max_queued);
+        }
+        self.refresh_lag(&*subscription, &slots).await;
+        let committed = subscription.commit().await;
+        let closed = subscription.close().await;
+        committed.and(closed)
+    }
+
+    fn on_worker_msg(
+        &self,
+        subscription: &dyn Subscription,
+        slots: &mut HashMap<TopicPartition, PartitionSlot>,
+        msg: WorkerMsg,
+        max_queued: usize,
+    ) {
+        let (tp, change): (TopicPartition, Box<dyn FnOnce(&mut PartitionSlot)>) = match msg {
+            WorkerMsg::Done(tp, offset) => {
+                if let Err(e) = subscription.store(&tp.topic, tp.partition, offset) {
+                    tracing::debug!(%tp, offset, error = %e, "offset not stored (partition moved?)");
+                }
+                (
+                    tp,
+                    Box::new(move |s: &mut PartitionSlot| {
+                        s.queued = s.queued.saturating_sub(1);
+                        s.position = s.position.max(offset + 1);
+                    }),
+                )
+            }
+            WorkerMsg::BreakerOpen(tp) => {
+                (tp, Box::new(|s: &mut PartitionSlot| s.breaker_open = true))
+            }
+            WorkerMsg::BreakerClosed(tp) => {
+                (tp, Box::new(|s: &mut PartitionSlot| s.breaker_open = false))
+            }
+        };
+        if let Some(slot) = slots.get_mut(&tp) {
+            change(slot);
+            self.apply_pause(subscription, &tp, slot, max_queued);
+        }
+    }
+
+    fn apply_pause(
+        &self,
+        subscription: &dyn Subscription,
+        tp: &TopicPartition,
+        slot: &mut PartitionSlot,
+        max_queued: usize,
+    ) {
+        let want = slot.breaker_open
+            || slot.queued >= max_queued
+            || (slot.paused && slot.queued > max_queued / 2);
+        if want == slot.paused {
+            return;
+        }
+        let result = if want {
+            subscription.pause(tp)
+        } else {
+            subscription.resume(tp)
+        };
+        match result {
+            Ok(()) => {
+                slot.paused = want;
+                let gauge = &self.metrics.0.paused_partitions;
+                if want {
+                    gauge.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    gauge.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+            Err(e) => tracing::debug!(%tp, error = %e, "pause/resume failed"),
+        }
+    }
+
+    async fn refresh_lag(
+        &self,
+        subscription: &dyn Subscription,
+        slots: &HashMap<TopicPartition, PartitionSlot>,
+    ) {
+        let fetch =
+            tokio::time::timeout(Duration::from_secs(5), subscription.high_watermarks()).await;
+        let Ok(Ok(highs)) = fetch else {
+            return;
+        };
+        let lag: i64 = highs
+            .iter()
+            .filter_map(|(tp, high)| slots.get(tp).map(|s| (high - s.position).max(0)))
+            .sum();
+        self.metrics.0.lag.store(lag as u64, Ordering::Relaxed);
+    }
+}
+
+enum Outcome {
+    Finished,
+    Interrupted,
+}
+
+async fn partition_task(
+    ctx: Arc<WorkerCtx>,
+    tp: TopicPartition,
+    mut rx: mpsc::UnboundedReceiver<Delivery>,
+) {
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = ctx.shutdown.cancelled() => None,
+            d = rx.recv() => d,
+        };
+        let Some(delivery) = next else {
+            break;
+        };
+        match process(&ctx, &tp, &delivery).await {
+            Outcome::Finished => {
+                let _ = ctx.done.send(WorkerMsg::Done(tp.clone(), delivery.offset));
+            }
+            Outcome::Interrupted => break,
+        }
+    }
+}
+
+/// Sleeps unless shutdown comes first; `false` when interrupted.
+async fn pause_for(ctx: &WorkerCtx, delay: Duration) -> bool {
+    tokio::select! {
+        () = ctx.shutdown.cancelled() => false,
+        () = tokio::time::sleep(delay) => true,
+    }
+}
+
+async fn process(ctx: &WorkerCtx, tp: &TopicPartition, delivery: &Delivery) -> Outcome {
+    let event = match delivery.event() {
+        Ok(event) => event,
+        Err(e) => {
+            inc(&ctx.metrics.0.undecodable);
+            return dead_letter(ctx, delivery, "undecodable", &error_chain(&e), 0).await;
+        }
+    };
+    let mut attempts: u32 = 0;
+    let mut retries = 0usize;
+    let mut probe: Option<Duration> = None;
+    loop {
+        attempts += 1;
+        match ctx.handler.handle(event.clone(), delivery).await {
+            Ok(()) => {
+                inc(&ctx.metrics.0.processed);
+                if probe.is_some() {
+                    tracing::info!(%tp, "dependency back, closing the circuit");
+                    let _ = ctx.done.send(WorkerMsg::BreakerClosed(tp.clone()));
+                }
+                return Outcome::Finished;
+            }
+            Err(HandlerError::Permanent(e)) => {
+                return dead_letter(
+                    ctx,
+                    delivery,
+                    "permanent",
+                    &error_chain(e.as_ref()),
+                    attempts,
+                )
+                .await;
+            }
+            Err(HandlerError::Retryable(e)) => match ctx.config.retry.delay(retries) {
+                Some(delay) => {
+                    tracing::debug!(%tp, offset = delivery.offset, attempts, error = %e, "retrying");
+                    inc(&ctx.metrics.0.retried);
+                    retries += 1;
+                    if !pause_for(ctx, delay).await {
+                        return Outcome::Interrupted;
+                    }
+                }
+                None => {
+                    return dead_letter(
+                        ctx,
+                        delivery,
+                        "retryable",
+                        &error_chain(e.as_ref()),
+                        attempts,
+                    )
+                    .await;
+                }
+            },
+            Err(HandlerError::DependencyDown(e)) => {
+                inc(&ctx.metrics.0.dependency_down);
+                let delay = match probe {
+                    None => {
+                        tracing::warn!(%tp, error = %e, "dependency down, opening the circuit");
+                        let _ = ctx.done.send(WorkerMsg::BreakerOpen(tp.clone()));
+                        ctx.config.breaker.initial
+                    }
+                    Some(previous) => (previous * 2).min(ctx.config.breaker.max),
+                };
+                probe = Some(delay);
+                if !pause_for(ctx, delay).await {
+                    return Outcome::Interrupted;
+                }
+            }
+        }
+    }
+}
+
+async fn dead_letter(
+    ctx: &WorkerCtx,
+    delivery: &Delivery,
+    class: &str,
+    error: &str,
+    attempts: u32,
+) -> Outcome {
+    let record = dead_letter_record(delivery, &ctx.config.group, class, error, attempts);
+    let mut delay = ctx.config.breaker.initial;
+    loop {
+        match ctx.dlq.publish(record.clone()).await {
+            Ok(_) => {
+                inc(&ctx.metrics.0.dead_lettered);
+                tracing::warn!(topic = %delivery.topic, partition = delivery.partition, offset = delivery.offset,
+                    class, error, "dead-lettered");
+                return Outcome::Finished;
+            }
+            Err(e) => {
+                tracing::error!(dlq = %record.topic, error = %e, "dead-letter publish failed, retrying");
+                if !pause_for(ctx, delay).await {
+                    return Outcome::Interrupted;
+                }
+                delay = (delay * 2).min(ctx.config.breaker.max);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_retry_policy_is_one_two_four_seconds() {
+        let p = RetryPolicy::default();
+        let got: Vec<_> = (0..4).map(|i| p.delay(i)).collect();
+        assert_eq!(
+            got,
+            vec![
+                Some(Duration::from_secs(1)),
+                Some(Duration::from_secs(2)),
+                Some(Duration::from_secs(4)),
+                None
+            ]
+        );
+        assert_eq!(RetryPolicy::exponential(Duration::from_secs(1), 3), p);
+    }
+
+    #[test]
+    fn jitter_stays_within_its_fraction() {
+        let p = RetryPolicy::default().with_jitter(0.5);
+        for _ in 0..100 {
+            let d = p.delay(0).unwrap_or_default();
+            assert!(
+                d >= Duration::from_millis(500) && d <= Duration::from_millis(1500),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn handler_error_display_names_its_class_and_chain() {
+        let e = HandlerError::retryable("db timeout");
+        assert_eq!(e.to_string(), "retryable: db timeout");
+        assert_eq!(
+            HandlerError::dependency_down("x").class(),
+            "dependency-down"
+        );
+    }
+}
