@@ -8,7 +8,9 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::payload::{ReminderTriggered, TaskCompleted, TaskCreated, TaskDeleted, TaskUpdated};
+use crate::payload::{
+    ReminderTriggered, TaskCompleted, TaskCreated, TaskDeleted, TaskExtra, TaskUpdated,
+};
 use crate::{Error, Result, Topic};
 
 /// The CloudEvents version this crate writes, and the only one it reads.
@@ -155,24 +157,37 @@ impl EventData {
     }
 
     fn from_value(ty: EventType, data: Value) -> Result<Self> {
-        fn de<T: serde::de::DeserializeOwned>(v: Value) -> Result<T> {
+        fn de<'de, T: serde::Deserialize<'de>>(
+            v: impl serde::Deserializer<'de, Error = serde_json::Error>,
+        ) -> Result<T> {
             serde_path_to_error::deserialize(v).map_err(|e| {
                 let path = e.path().to_string();
                 let inner = e.into_inner();
+                // A missing field is reported by its parent's deserializer, so its path is the parent's;
+                // `from_serde` appends the field name.
                 let full = if path == "." {
                     "data".to_owned()
                 } else {
                     format!("data.{path}")
                 };
-                match Error::from_serde(&full, &inner) {
-                    // A missing field is reported by the parent's deserializer with the parent's path.
-                    Error::MissingField { field } => Error::MissingField { field },
-                    other => other,
-                }
+                Error::from_serde(&full, &inner)
             })
         }
         Ok(match ty {
-            EventType::TaskCreated => EventData::TaskCreated(de(data)?),
+            EventType::TaskCreated => {
+                // `TaskExtra` is flattened into `TaskCreated`: serde buffers its fields, so an error in one of them
+                // loses its path. Reading the extra fields on their own finds it again.
+                match de::<TaskCreated>(&data) {
+                    Ok(d) => EventData::TaskCreated(d),
+                    Err(Error::InvalidField { field, message }) if field == "data" => {
+                        return Err(match de::<TaskExtra>(&data) {
+                            Err(e @ Error::InvalidField { .. }) => e,
+                            _ => Error::InvalidField { field, message },
+                        });
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
             EventType::TaskUpdated => EventData::TaskUpdated(de(data)?),
             EventType::TaskCompleted => EventData::TaskCompleted(de(data)?),
             EventType::TaskDeleted => EventData::TaskDeleted(de(data)?),
