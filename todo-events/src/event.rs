@@ -260,12 +260,28 @@ impl Event {
     /// Sets an extension attribute such as `traceparent`.
     ///
     /// Names must be lower-case ASCII letters and digits (CloudEvents attribute naming); other names and the
-    /// names of core attributes are ignored.
+    /// names of core attributes are ignored. Values must be strings, integers or booleans (the CloudEvents
+    /// types JSON can carry); `null`, floats, arrays and objects are ignored. In binary mode every extension
+    /// travels as a string header, so it is read back as a string.
+    ///
+    /// ```
+    /// # use todo_events::{Event, TaskDeleted};
+    /// # let now = chrono::Utc::now();
+    /// # let data = TaskDeleted { task_id: uuid::Uuid::nil(), user_id: uuid::Uuid::nil(), title: "t".into(), deleted_at: now };
+    /// let event = Event::new("todo-backend", now, data)
+    ///     .with_extension("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    ///     .with_extension("attempt", 2)
+    ///     .with_extension("Bad-Name", "ignored")
+    ///     .with_extension("nested", serde_json::json!({"ignored": true}));
+    /// assert_eq!(event.extensions().len(), 2);
+    /// assert!(event.to_json().contains(r#""traceparent":"00-4bf9"#));
+    /// ```
     #[must_use]
     pub fn with_extension(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         let name = name.into();
-        if is_extension_name(&name) {
-            self.extensions.insert(name, value.into());
+        let value = value.into();
+        if is_extension_name(&name) && is_extension_value(&value) {
+            self.extensions.insert(name, value);
         }
         self
     }
@@ -433,7 +449,7 @@ impl Event {
         map.remove("dataschema");
         let extensions = map
             .into_iter()
-            .filter(|(k, _)| is_extension_name(k))
+            .filter(|(k, v)| is_extension_name(k) && is_extension_value(v))
             .collect();
         Ok(Event {
             id,
@@ -495,6 +511,15 @@ pub(crate) fn is_extension_name(name: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && !CORE_ATTRIBUTES.contains(&name)
+}
+
+/// CloudEvents attribute values JSON can carry: string, integer, boolean.
+fn is_extension_value(value: &Value) -> bool {
+    match value {
+        Value::String(_) | Value::Bool(_) => true,
+        Value::Number(n) => n.is_i64() || n.is_u64(),
+        Value::Null | Value::Array(_) | Value::Object(_) => false,
+    }
 }
 
 pub(crate) fn is_json_content_type(ct: &str) -> bool {

@@ -54,6 +54,7 @@ pub mod binding;
 mod error;
 mod event;
 mod payload;
+pub mod schema;
 mod topic;
 
 #[doc(inline)]
