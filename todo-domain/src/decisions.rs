@@ -68,3 +68,128 @@ pub fn trigger_input(task: Option<&Task>, at: DateTime<Utc>) -> ReminderInput {
         at,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Description, Due, LeadTime, NewTask, Recurrence, Tags, Title, UserId};
+    use chrono::{NaiveDate, TimeZone as _};
+    use todo_events::Priority;
+
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    fn recurring(rule: &str, due: Option<NaiveDate>) -> Task {
+        let new = NewTask {
+            title: Title::parse("Pay rent").unwrap(),
+            description: Some(Description::parse("flat 3").unwrap()),
+            priority: Priority::Urgent,
+            tags: Tags::parse(["home"]).unwrap(),
+            due: due.map(Due::on),
+            recurrence: Some(Recurrence::parse(rule).unwrap()),
+            reminder_leads: vec![
+                LeadTime::parse("1d").unwrap(),
+                LeadTime::parse("1h").unwrap(),
+            ],
+        };
+        Task::create(
+            TaskId::new(),
+            UserId::new(),
+            new,
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        )
+    }
+
+    #[test]
+    fn next_instance_carries_the_task_forward() {
+        let mut t = recurring("monthly", Some(date(2026, 1, 31)));
+        let done = Utc.with_ymd_and_hms(2026, 1, 30, 10, 0, 0).unwrap();
+        t.complete(done);
+        let now = done + chrono::Duration::seconds(1);
+        let id = TaskId::new();
+        let n = next_instance(&t.completed_payload(), &t, id, now).unwrap();
+        assert_eq!(n.id, id);
+        assert_eq!(n.owner, t.owner);
+        assert_eq!(
+            (&n.title, &n.description, n.priority, &n.tags),
+            (&t.title, &t.description, t.priority, &t.tags)
+        );
+        assert_eq!(n.reminder_leads, t.reminder_leads);
+        assert_eq!(n.due.unwrap().date, date(2026, 2, 28));
+        assert_eq!(n.series, Some(Series { id: t.id, index: 1 }));
+        assert_eq!(
+            n.recurrence.as_ref().map(ToString::to_string).as_deref(),
+            Some("FREQ=MONTHLY;BYMONTHDAY=31;RSCALE=GREGORIAN;SKIP=BACKWARD")
+        );
+        assert_eq!(
+            (n.status, n.version, n.created_at, n.completed_at),
+            (TaskStatus::Active, 1, now, None)
+        );
+        // and the series goes on from there, keeping its id
+        let mut n = n;
+        n.complete(now);
+        let m = next_instance(&n.completed_payload(), &n, TaskId::new(), now).unwrap();
+        assert_eq!(m.due.unwrap().date, date(2026, 3, 31));
+        assert_eq!(m.series, Some(Series { id: t.id, index: 2 }));
+    }
+
+    #[test]
+    fn no_next_instance_for_one_off_tasks_other_tasks_or_exhausted_series() {
+        let done = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
+        let mut one_off = recurring("daily", Some(date(2026, 2, 1)));
+        one_off.recurrence = None;
+        assert!(
+            next_instance(&one_off.completed_payload(), &one_off, TaskId::new(), done).is_none()
+        );
+
+        let a = recurring("daily", Some(date(2026, 2, 1)));
+        let b = recurring("daily", Some(date(2026, 2, 1)));
+        assert!(next_instance(&b.completed_payload(), &a, TaskId::new(), done).is_none());
+
+        let mut last = recurring("FREQ=DAILY;COUNT=2", Some(date(2026, 2, 1)));
+        last.series = Some(Series {
+            id: last.id,
+            index: 1,
+        });
+        assert!(next_instance(&last.completed_payload(), &last, TaskId::new(), done).is_none());
+    }
+
+    #[test]
+    fn a_task_without_due_date_gets_one_from_its_completion() {
+        let mut t = recurring("weekly", None);
+        let done = Utc.with_ymd_and_hms(2026, 2, 11, 18, 0, 0).unwrap();
+        t.complete(done);
+        let n = next_instance(&t.completed_payload(), &t, TaskId::new(), done).unwrap();
+        assert_eq!(n.due, Some(Due::on(date(2026, 2, 18))));
+        assert_eq!(n.series.unwrap().index, 1);
+    }
+
+    #[test]
+    fn trigger_input_reads_the_task_state() {
+        let at = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
+        let mut t = recurring("daily", None);
+        assert_eq!(
+            trigger_input(Some(&t), at),
+            ReminderInput::Trigger {
+                task_active: true,
+                at
+            }
+        );
+        t.complete(at);
+        assert_eq!(
+            trigger_input(Some(&t), at),
+            ReminderInput::Trigger {
+                task_active: false,
+                at
+            }
+        );
+        assert_eq!(
+            trigger_input(None, at),
+            ReminderInput::Trigger {
+                task_active: false,
+                at
+            }
+        );
+    }
+}

@@ -1009,3 +1009,7 @@ fn parse_rrule(input: &str) -> Result<Recurrence, ValidationError> {
     r.freq = freq.ok_or_else(|| err("FREQ is required (or use a phrase such as `weekly`)"))?;
     r.finish(rscale)
 }
+
+#[cfg(test)]
+#[path = "recurrence_tests.rs"]
+mod tests;

@@ -333,11 +333,11 @@ impl ReminderStatus {
     /// | `PENDING` | suppress | `CANCELLED` |
     /// | `TRIGGERED`, `CANCELLED` | anything | unchanged |
     ///
-    /// Order-independence: any two inputs commute except an active trigger and a suppression, and those cannot
-    /// both be handled in either order: the consumer reads `task_active` from the task when it handles the trigger,
-    /// and the task is already inactive whenever a suppression has been handled, since the store marks the task
-    /// completed (or deletes it) before the event is published. So every delivery order of one history, duplicates
-    /// included, ends in the same state.
+    /// Order-independence: any two inputs commute except an active trigger against an inactive one (a suppression
+    /// or a trigger that saw the task inactive), and such a pair cannot be handled in both orders: the consumer
+    /// reads `task_active` from the task when it handles the trigger, the store marks the task completed (or
+    /// deletes it) before `task.completed`/`task.deleted` is published, and a task never becomes active again. So
+    /// every observable delivery order, redeliveries included, ends in the state the first decision chose.
     ///
     /// ```
     /// use todo_domain::{ReminderInput, ReminderStatus};
@@ -478,5 +478,280 @@ impl Reminder {
         }
         self.status = next;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, NaiveTime, TimeZone as _};
+    use proptest::prelude::*;
+
+    fn secs(s: &str) -> i64 {
+        LeadTime::parse(s)
+            .unwrap_or_else(|e| panic!("{s}: {e}"))
+            .seconds()
+    }
+
+    #[test]
+    fn lead_times_parse_in_human_and_iso_forms() {
+        assert_eq!(secs("30min"), 1800);
+        assert_eq!(secs("30 minutes"), 1800);
+        assert_eq!(secs("1h"), 3600);
+        assert_eq!(secs("2 hours"), 7200);
+        assert_eq!(secs("1d"), 86_400);
+        assert_eq!(secs("1 week"), 604_800);
+        assert_eq!(secs("1h30min"), 5400);
+        assert_eq!(secs("1 hour and 15 minutes"), 4500);
+        assert_eq!(secs("PT30M"), 1800);
+        assert_eq!(secs("P1D"), 86_400);
+        assert_eq!(secs("p1w"), 604_800);
+        assert_eq!(secs("P1DT12H"), 129_600);
+        assert_eq!(secs("PT1H30M15S"), 5415);
+        assert_eq!(secs("365d"), MAX_LEAD_SECONDS);
+    }
+
+    #[test]
+    fn invalid_lead_times_are_errors() {
+        for bad in [
+            "", "soon", "0min", "-5min", "366d", "53 weeks", "P1M", "P1Y", "PT", "P", "PT5X",
+            "PT1M1H", "1 month", "min", "30",
+        ] {
+            let e = LeadTime::parse(bad).expect_err(bad);
+            assert_eq!(e.field, "lead_time", "{bad}");
+        }
+        assert!(
+            LeadTime::parse("P1M")
+                .unwrap_err()
+                .message
+                .contains("no fixed length")
+        );
+        assert!(
+            LeadTime::parse("400d")
+                .unwrap_err()
+                .message
+                .contains("365 days")
+        );
+        assert!(LeadTime::from_seconds(0).is_err());
+        assert!(LeadTime::from_seconds(MAX_LEAD_SECONDS + 1).is_err());
+    }
+
+    #[test]
+    fn lead_time_displays_compactly() {
+        let show = |s: i64| LeadTime::from_seconds(s).unwrap().to_string();
+        assert_eq!(show(1800), "30min");
+        assert_eq!(show(3600), "1h");
+        assert_eq!(show(86_400), "1d");
+        assert_eq!(show(604_800), "1w");
+        assert_eq!(show(5400), "1h30min");
+        assert_eq!(show(8 * 86_400 + 1), "1w1d1s");
+    }
+
+    fn due(h: u32, m: u32) -> Due {
+        Due {
+            date: NaiveDate::from_ymd_opt(2026, 2, 10).unwrap(),
+            time: NaiveTime::from_hms_opt(h, m, 0),
+            zone: crate::TimeZone::parse("Europe/Berlin").unwrap(),
+        }
+    }
+
+    #[test]
+    fn remind_at_is_due_instant_minus_lead_in_utc() {
+        let now = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
+        let at = remind_at(&due(10, 0), &LeadTime::parse("30min").unwrap(), now).unwrap();
+        assert_eq!(at, Utc.with_ymd_and_hms(2026, 2, 10, 8, 30, 0).unwrap());
+    }
+
+    #[test]
+    fn a_reminder_in_the_past_is_an_error() {
+        let now = Utc.with_ymd_and_hms(2026, 2, 10, 8, 45, 0).unwrap();
+        let e = remind_at(&due(10, 0), &LeadTime::parse("1h").unwrap(), now).unwrap_err();
+        assert_eq!(e.field, "remind_at");
+        assert!(e.message.contains("would fire in the past"), "{e}");
+        assert!(absolute_remind_at(now, now).is_err());
+        assert_eq!(
+            absolute_remind_at(now + Duration::seconds(1), now),
+            Ok(now + Duration::seconds(1))
+        );
+    }
+
+    #[test]
+    fn reminder_status_names_round_trip() {
+        for s in [
+            ReminderStatus::Pending,
+            ReminderStatus::Triggered,
+            ReminderStatus::Cancelled,
+        ] {
+            assert_eq!(s.as_str().parse::<ReminderStatus>(), Ok(s));
+            assert_eq!(s.as_str().to_lowercase().parse::<ReminderStatus>(), Ok(s));
+        }
+        assert!("DONE".parse::<ReminderStatus>().is_err());
+    }
+
+    #[test]
+    fn state_machine_transitions() {
+        let at = Utc.with_ymd_and_hms(2026, 2, 10, 9, 30, 0).unwrap();
+        let active = ReminderInput::Trigger {
+            task_active: true,
+            at,
+        };
+        let inactive = ReminderInput::Trigger {
+            task_active: false,
+            at,
+        };
+        use ReminderStatus::*;
+        assert_eq!(Pending.apply(&active), Triggered);
+        assert_eq!(Pending.apply(&inactive), Cancelled);
+        assert_eq!(Pending.apply(&ReminderInput::Suppress), Cancelled);
+        for terminal in [Triggered, Cancelled] {
+            for input in [active, inactive, ReminderInput::Suppress] {
+                assert_eq!(terminal.apply(&input), terminal);
+            }
+        }
+    }
+
+    #[test]
+    fn reminder_records_when_it_fired() {
+        let now = Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap();
+        let mut r = Reminder::with_lead(
+            ReminderId::new(),
+            TaskId::new(),
+            UserId::new(),
+            &due(10, 0),
+            LeadTime::parse("1h").unwrap(),
+            now,
+        )
+        .unwrap();
+        assert_eq!(r.status, ReminderStatus::Pending);
+        let at = r.remind_at;
+        assert!(r.apply(&ReminderInput::Trigger {
+            task_active: true,
+            at
+        }));
+        assert_eq!(
+            (r.status, r.fired_at),
+            (ReminderStatus::Triggered, Some(at))
+        );
+        assert!(!r.apply(&ReminderInput::Suppress));
+        assert_eq!(r.status, ReminderStatus::Triggered);
+        assert!(Reminder::at(ReminderId::new(), TaskId::new(), UserId::new(), now, now).is_err());
+    }
+
+    fn arb_input() -> impl Strategy<Value = ReminderInput> {
+        prop_oneof![
+            Just(ReminderInput::Suppress),
+            (any::<bool>(), 0i64..1_000_000).prop_map(|(task_active, s)| ReminderInput::Trigger {
+                task_active,
+                at: Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap(),
+            }),
+        ]
+    }
+
+    fn arb_status() -> impl Strategy<Value = ReminderStatus> {
+        prop::sample::select(vec![
+            ReminderStatus::Pending,
+            ReminderStatus::Triggered,
+            ReminderStatus::Cancelled,
+        ])
+    }
+
+    fn active(i: &ReminderInput) -> bool {
+        matches!(
+            i,
+            ReminderInput::Trigger {
+                task_active: true,
+                ..
+            }
+        )
+    }
+
+    /// Events a consumer can observe: once the task is inactive (a suppression or an inactive trigger was
+    /// handled), no trigger sees it active again.
+    fn consistent(history: &[ReminderInput]) -> Vec<ReminderInput> {
+        let mut out = Vec::new();
+        let mut inactive = false;
+        for i in history {
+            let i = match *i {
+                ReminderInput::Trigger { at, .. } if inactive => ReminderInput::Trigger {
+                    task_active: false,
+                    at,
+                },
+                other => other,
+            };
+            if !active(&i) {
+                inactive = true;
+            }
+            out.push(i);
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn transitions_are_idempotent(s in arb_status(), i in arb_input()) {
+            let once = s.apply(&i);
+            prop_assert_eq!(once.apply(&i), once);
+        }
+
+        #[test]
+        fn transitions_commute_except_active_against_inactive(
+            s in arb_status(), a in arb_input(), b in arb_input(),
+        ) {
+            // the one pair that cannot be observed in both orders (see `ReminderStatus::apply`)
+            prop_assume!(active(&a) == active(&b) || (s.is_terminal()));
+            prop_assert_eq!(s.apply(&a).apply(&b), s.apply(&b).apply(&a));
+        }
+
+        #[test]
+        fn terminal_states_absorb(s in arb_status(), inputs in prop::collection::vec(arb_input(), 0..8)) {
+            let end = inputs.iter().fold(s, |st, i| st.apply(i));
+            if s.is_terminal() {
+                prop_assert_eq!(end, s);
+            }
+        }
+
+        #[test]
+        fn any_observable_history_with_redeliveries_ends_as_its_first_decision(
+            raw in prop::collection::vec(arb_input(), 1..10),
+            dups in prop::collection::vec((0usize..10, 0usize..12), 0..6),
+        ) {
+            let history = consistent(&raw);
+            // redeliver some inputs later (at-least-once delivery)
+            let mut delivered = history.clone();
+            for (from, to) in dups {
+                let i = history[from % history.len()];
+                let pos = (to % (delivered.len() + 1)).max(1 + from % history.len());
+                delivered.insert(pos.min(delivered.len()), i);
+            }
+            let end = delivered.iter().fold(ReminderStatus::Pending, |st, i| st.apply(i));
+            let expected = if history.iter().any(active) { ReminderStatus::Triggered } else { ReminderStatus::Cancelled };
+            prop_assert_eq!(end, expected);
+        }
+
+        #[test]
+        fn a_reminder_never_fires_after_its_due_instant(
+            minutes in 1i64..(365 * 24 * 60),
+            hour in 0u32..24,
+        ) {
+            let lead = LeadTime::from_seconds(minutes * 60).unwrap();
+            let d = due(hour, 0);
+            let now = d.instant() - Duration::days(400);
+            let at = remind_at(&d, &lead, now).unwrap();
+            prop_assert!(at < d.instant());
+            prop_assert_eq!(d.instant() - at, lead.duration());
+        }
+
+        #[test]
+        fn lead_time_display_parses_back(s in 1i64..=MAX_LEAD_SECONDS) {
+            let lead = LeadTime::from_seconds(s).unwrap();
+            prop_assert_eq!(LeadTime::parse(&lead.to_string()).unwrap(), lead);
+        }
+
+        #[test]
+        fn no_input_makes_the_lead_time_parser_panic(s in "\\PC{0,40}") {
+            let _ = LeadTime::parse(&s);
+        }
     }
 }

@@ -315,3 +315,158 @@ impl Task {
         self.status == TaskStatus::Active
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{NaiveDate, NaiveTime, TimeZone as _};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 2, 9, 14, 30, 0).unwrap()
+    }
+
+    fn sample() -> Task {
+        let new = NewTask {
+            title: Title::parse("Buy groceries").unwrap(),
+            description: Some(Description::parse("Milk, eggs, bread").unwrap()),
+            priority: Priority::High,
+            tags: Tags::parse(["personal", "errands"]).unwrap(),
+            due: Some(Due::on(NaiveDate::from_ymd_opt(2026, 2, 10).unwrap())),
+            recurrence: Some(Recurrence::parse("weekly").unwrap()),
+            reminder_leads: vec![LeadTime::parse("30min").unwrap()],
+        };
+        Task::create(TaskId::new(), UserId::new(), new, now())
+    }
+
+    #[test]
+    fn create_starts_at_version_one_with_a_series() {
+        let t = sample();
+        assert_eq!(t.version, 1);
+        assert_eq!(t.status, TaskStatus::Active);
+        assert_eq!(t.series, Some(Series { id: t.id, index: 0 }));
+        assert_eq!(
+            (t.created_at, t.updated_at, t.completed_at),
+            (now(), now(), None)
+        );
+        let plain = Task::create(
+            TaskId::new(),
+            UserId::new(),
+            NewTask::titled(t.title.clone()),
+            now(),
+        );
+        assert_eq!(plain.series, None);
+    }
+
+    #[test]
+    fn created_payload_matches_the_design_example() {
+        let t = sample();
+        let p = t.created_payload();
+        assert_eq!(p.task_id, t.id.as_uuid());
+        assert_eq!(p.user_id, t.owner.as_uuid());
+        assert_eq!(p.title, "Buy groceries");
+        assert_eq!(p.description.as_deref(), Some("Milk, eggs, bread"));
+        assert_eq!(p.priority, Priority::High);
+        assert_eq!(p.tags, ["personal", "errands"]);
+        assert_eq!(p.due_date, NaiveDate::from_ymd_opt(2026, 2, 10));
+        assert_eq!(p.recurrence.as_deref(), Some("FREQ=WEEKLY"));
+        assert_eq!(p.extra.series_index, Some(0));
+        assert_eq!(p.extra.series_id, Some(t.id.as_uuid()));
+        assert_eq!(p.extra.reminder_leads, [1800]);
+        assert_eq!(p.extra.time_zone, None);
+    }
+
+    #[test]
+    fn apply_reports_only_real_changes() {
+        let mut t = sample();
+        let same = TaskPatch {
+            title: Some(Title::parse(" Buy groceries ").unwrap()),
+            priority: Some(Priority::High),
+            ..Default::default()
+        };
+        assert!(t.apply(same, now()).is_empty());
+        assert_eq!(t.version, 1);
+
+        let later = now() + chrono::Duration::minutes(30);
+        let zone = crate::TimeZone::parse("Europe/Berlin").unwrap();
+        let patch = TaskPatch {
+            priority: Some(Priority::Medium),
+            description: Some(None),
+            due: Some(Some(Due {
+                date: NaiveDate::from_ymd_opt(2026, 2, 10).unwrap(),
+                time: NaiveTime::from_hms_opt(9, 0, 0),
+                zone,
+            })),
+            recurrence: Some(None),
+            ..Default::default()
+        };
+        let c = t.apply(patch, later);
+        assert_eq!(c.priority, Some(Priority::Medium));
+        assert_eq!(c.description, Some(None));
+        assert_eq!(c.due_date, None, "the date did not change");
+        assert_eq!(c.due_time, Some(NaiveTime::from_hms_opt(9, 0, 0)));
+        assert_eq!(c.time_zone, Some(Some("Europe/Berlin".to_owned())));
+        assert_eq!(c.recurrence, Some(None));
+        assert_eq!(c.title, None);
+        assert_eq!((t.version, t.updated_at), (2, later));
+
+        let c = t.apply(
+            TaskPatch {
+                due: Some(None),
+                ..Default::default()
+            },
+            later,
+        );
+        assert_eq!(
+            (c.due_date, c.due_time, c.time_zone.clone()),
+            (Some(None), Some(None), Some(None))
+        );
+        assert_eq!(t.version, 3);
+    }
+
+    #[test]
+    fn giving_a_task_a_rule_starts_its_series() {
+        let mut t = Task::create(
+            TaskId::new(),
+            UserId::new(),
+            NewTask::titled(Title::parse("x").unwrap()),
+            now(),
+        );
+        let c = t.apply(
+            TaskPatch {
+                recurrence: Some(Some(Recurrence::parse("daily").unwrap())),
+                ..Default::default()
+            },
+            now(),
+        );
+        assert_eq!(c.recurrence, Some(Some("FREQ=DAILY".to_owned())));
+        assert_eq!(t.series, Some(Series { id: t.id, index: 0 }));
+    }
+
+    #[test]
+    fn complete_is_idempotent() {
+        let mut t = sample();
+        let at = now() + chrono::Duration::hours(2);
+        assert!(t.complete(at));
+        assert_eq!(
+            (t.status, t.completed_at, t.version),
+            (TaskStatus::Completed, Some(at), 2)
+        );
+        assert!(!t.complete(at + chrono::Duration::hours(1)));
+        assert_eq!((t.completed_at, t.version), (Some(at), 2));
+        let p = t.completed_payload();
+        assert_eq!(
+            (p.completed_at, p.recurrence.as_deref(), p.title.as_str()),
+            (at, Some("FREQ=WEEKLY"), "Buy groceries")
+        );
+        let d = t.deleted_payload(at);
+        assert_eq!((d.task_id, d.deleted_at), (t.id.as_uuid(), at));
+    }
+
+    #[test]
+    fn task_status_names_round_trip() {
+        for s in [TaskStatus::Active, TaskStatus::Completed] {
+            assert_eq!(s.as_str().parse::<TaskStatus>(), Ok(s));
+        }
+        assert!("deleted".parse::<TaskStatus>().is_err());
+    }
+}
