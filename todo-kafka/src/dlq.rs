@@ -171,17 +171,17 @@ const PAGE: usize = 500;
 pub async fn list(reader: &dyn LogReader, dlq_topic: &str) -> Result<Vec<DlqMessage>> {
     let mut out = Vec::new();
     for p in reader.partitions(dlq_topic).await? {
+        // Read until the reader reports the end, rather than up to the high watermark, which some brokers
+        // under-report.
         let mut from = p.low;
-        while from < p.high {
+        loop {
             let batch = reader.read(dlq_topic, p.partition, from, PAGE).await?;
             let Some(last) = batch.last() else {
                 break;
             };
             from = last.offset + 1;
             for d in batch {
-                if d.offset < p.high {
-                    out.push(DlqMessage::from_delivery(d)?);
-                }
+                out.push(DlqMessage::from_delivery(d)?);
             }
         }
     }

@@ -429,6 +429,16 @@ impl Subscriber for KafkaBroker {
     }
 }
 
+impl Drop for KafkaSubscription {
+    /// Leaves the group at once (as a closing process does) instead of holding partitions until the session
+    /// times out; only offsets already stored are committed, so unprocessed deliveries are redelivered.
+    fn drop(&mut self) {
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            self.consumer.unsubscribe();
+        }
+    }
+}
+
 fn single(tp: &TopicPartition) -> TopicPartitionList {
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition(&tp.topic, tp.partition);
@@ -569,10 +579,12 @@ impl LogReader for KafkaBroker {
                 partition,
             });
         };
-        let from = from.max(p.low);
-        if from >= p.high || max == 0 {
+        if max == 0 {
             return Ok(Vec::new());
         }
+        // The end of the partition is the partition-EOF event, not the high watermark: some brokers (tansu 0.6.0)
+        // report a high watermark below the last offset after a multi-record batch.
+        let from = from.max(p.low);
         let consumer: StreamConsumer = self
             .config
             .reader()
@@ -584,8 +596,8 @@ impl LogReader for KafkaBroker {
         consumer
             .assign(&tpl)
             .map_err(|e| Error::kafka("assign", e))?;
-        let wanted = max.min(usize::try_from(p.high - from).unwrap_or(max));
-        let mut out = Vec::with_capacity(wanted);
+        let wanted = max;
+        let mut out = Vec::new();
         let deadline = tokio::time::Instant::now() + self.config.request_timeout;
         while out.len() < wanted {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
