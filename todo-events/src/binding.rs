@@ -30,13 +30,37 @@ use crate::event::{CONTENT_TYPE_JSON, SPEC_VERSION, is_json_content_type};
 use crate::{Error, Event, Result};
 
 /// The `content-type` of a structured-mode record.
+///
+/// ```
+/// use todo_events::binding::{CONTENT_TYPE_HEADER, HEADER_PREFIX, Mode, STRUCTURED_CONTENT_TYPE, encode};
+/// # use todo_events::{Event, TaskDeleted};
+/// # let now = chrono::Utc::now();
+/// # let event = Event::new("todo-backend", now, TaskDeleted {
+/// #     task_id: uuid::Uuid::new_v4(), user_id: uuid::Uuid::new_v4(), title: "t".into(), deleted_at: now });
+/// let record = encode(&event, Mode::Structured);
+/// assert_eq!(record.headers, [(CONTENT_TYPE_HEADER.to_owned(), STRUCTURED_CONTENT_TYPE.as_bytes().to_vec())]);
+/// let binary = encode(&event, Mode::Binary);
+/// assert!(binary.headers.iter().any(|(k, v)| k == &format!("{HEADER_PREFIX}type") && v == b"task.deleted"));
+/// ```
 pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json; charset=UTF-8";
 /// The header prefix of attributes in binary mode.
+///
+/// ```
+/// assert_eq!(todo_events::binding::HEADER_PREFIX, "ce_");
+/// ```
 pub const HEADER_PREFIX: &str = "ce_";
 /// The content-type header name.
+///
+/// ```
+/// assert_eq!(todo_events::binding::CONTENT_TYPE_HEADER, "content-type");
+/// ```
 pub const CONTENT_TYPE_HEADER: &str = "content-type";
 
 /// Which binding mode to write.
+///
+/// ```
+/// assert_eq!(todo_events::binding::Mode::default(), todo_events::binding::Mode::Structured);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
     /// The whole event as the JSON value (the default, as the design's Dapr publisher writes).
@@ -47,6 +71,19 @@ pub enum Mode {
 }
 
 /// A Kafka record as the binding sees it: key, headers and value bytes.
+///
+/// ```
+/// use todo_events::binding::{Mode, encode};
+/// # use todo_events::{Event, TaskDeleted};
+/// # let now = chrono::Utc::now();
+/// # let event = Event::new("todo-backend", now, TaskDeleted {
+/// #     task_id: uuid::Uuid::new_v4(), user_id: uuid::Uuid::new_v4(), title: "t".into(), deleted_at: now });
+/// let record = encode(&event, Mode::Binary);
+/// assert_eq!(record.key, Some(event.partition_key().into_bytes()));
+/// let data: serde_json::Value = serde_json::from_slice(&record.value)?;
+/// assert_eq!(data["title"], "t");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Record {
     /// Record key: the partition key.
@@ -58,6 +95,21 @@ pub struct Record {
 }
 
 /// Encodes an event as a Kafka record in the given mode.
+///
+/// Binary mode writes every attribute as a `ce_<name>` string header, extension attributes included; an integer
+/// or boolean extension is therefore read back as a string.
+///
+/// ```
+/// use todo_events::binding::{Mode, decode_record, encode};
+/// # use todo_events::{Event, TaskDeleted};
+/// # let now = chrono::Utc::now();
+/// # let event = Event::new("todo-backend", now, TaskDeleted {
+/// #     task_id: uuid::Uuid::new_v4(), user_id: uuid::Uuid::new_v4(), title: "t".into(), deleted_at: now });
+/// let record = encode(&event, Mode::Structured);
+/// assert_eq!(record.value, event.to_vec());
+/// assert_eq!(decode_record(&record)?, event);
+/// # Ok::<(), todo_events::Error>(())
+/// ```
 pub fn encode(event: &Event, mode: Mode) -> Record {
     let key = Some(event.partition_key().into_bytes());
     match mode {
@@ -101,6 +153,27 @@ pub fn encode(event: &Event, mode: Mode) -> Record {
 /// # Errors
 /// [`Error::Binding`] for headers that are not UTF-8 or a data content type other than JSON; otherwise the errors
 /// of [`Event::from_slice`].
+///
+/// ```
+/// use todo_events::binding::decode;
+/// let headers = [
+///     ("content-type".to_owned(), b"application/json".to_vec()),
+///     ("ce_specversion".to_owned(), b"1.0".to_vec()),
+///     ("ce_id".to_owned(), b"16fd2706-8baf-433b-82eb-8c7fada847da".to_vec()),
+///     ("ce_source".to_owned(), b"todo-backend".to_vec()),
+///     ("ce_type".to_owned(), b"task.deleted".to_vec()),
+///     ("ce_time".to_owned(), b"2026-02-09T17:00:00Z".to_vec()),
+///     ("ce_traceparent".to_owned(), b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec()),
+/// ];
+/// let value = br#"{"task_id":"3f2504e0-4f89-41d3-9a0c-0305e82c3301","user_id":"7c9e6679-7425-40de-944b-e07fc1f90ae7",
+///     "title":"Buy groceries","deleted_at":"2026-02-09T17:00:00Z"}"#;
+/// let event = decode(&headers, value)?;
+/// assert_eq!(event.partition_key(), "7c9e6679-7425-40de-944b-e07fc1f90ae7");
+/// assert!(event.extension_str("traceparent").is_some());
+/// // Without headers the value is read as a structured event.
+/// assert_eq!(decode(&[], &event.to_vec())?, event);
+/// # Ok::<(), todo_events::Error>(())
+/// ```
 pub fn decode(headers: &[(String, Vec<u8>)], value: &[u8]) -> Result<Event> {
     let header = |name: &str| {
         headers
@@ -123,12 +196,12 @@ pub fn decode(headers: &[(String, Vec<u8>)], value: &[u8]) -> Result<Event> {
     if !binary {
         return Event::from_slice(value);
     }
-    if let Some(ct) = content_type {
-        if !is_json_content_type(ct) {
-            return Err(Error::Binding(format!(
-                "unsupported data content type `{ct}` (expected application/json)"
-            )));
-        }
+    if let Some(ct) = content_type
+        && !is_json_content_type(ct)
+    {
+        return Err(Error::Binding(format!(
+            "unsupported data content type `{ct}` (expected application/json)"
+        )));
     }
     let mut attrs = Map::new();
     for (name, raw) in headers {
@@ -151,6 +224,16 @@ pub fn decode(headers: &[(String, Vec<u8>)], value: &[u8]) -> Result<Event> {
 ///
 /// # Errors
 /// As [`decode`].
+///
+/// ```
+/// use todo_events::binding::{Mode, decode_record, encode};
+/// # use todo_events::{Event, TaskDeleted};
+/// # let now = chrono::Utc::now();
+/// # let event = Event::new("todo-backend", now, TaskDeleted {
+/// #     task_id: uuid::Uuid::new_v4(), user_id: uuid::Uuid::new_v4(), title: "t".into(), deleted_at: now });
+/// assert_eq!(decode_record(&encode(&event, Mode::Binary))?, event);
+/// # Ok::<(), todo_events::Error>(())
+/// ```
 pub fn decode_record(record: &Record) -> Result<Event> {
     decode(&record.headers, &record.value)
 }

@@ -1,12 +1,30 @@
 //! Decode errors.
 
 /// A convenient alias for results of this crate.
+///
+/// ```
+/// fn parse(bytes: &[u8]) -> todo_events::Result<todo_events::Event> {
+///     todo_events::Event::from_slice(bytes)
+/// }
+/// assert!(parse(b"{}").is_err());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Why bytes could not be read as an [`Event`](crate::Event).
 ///
 /// Every variant names what is wrong and, where it can, where: a JSON syntax error has its line and column, a
-/// schema error has the dotted path of the field (`data.user_id`, `data.priority`).
+/// schema error has the dotted path of the field (`data.user_id`, `data.priority`, `data.changes.priority`,
+/// `data.tags[1]`).
+///
+/// ```
+/// use todo_events::{Error, Event};
+/// let json = br#"{"id":"550e8400-e29b-41d4-a716-446655440000","source":"todo-backend","type":"task.deleted",
+///     "time":"2026-02-09T17:00:00Z","data":{"task_id":"550e8400-e29b-41d4-a716-446655440000",
+///     "title":"Buy groceries","deleted_at":"2026-02-09T17:00:00Z"}}"#;
+/// let err = Event::from_slice(json).unwrap_err();
+/// assert_eq!(err, Error::MissingField { field: "data.user_id".into() });
+/// assert_eq!(err.to_string(), "missing field `data.user_id`");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
     /// The bytes are not valid JSON.

@@ -35,6 +35,11 @@ pub enum EventType {
 
 impl EventType {
     /// Every event type of the contract.
+    ///
+    /// ```
+    /// let names: Vec<_> = todo_events::EventType::ALL.iter().map(|t| t.as_str()).collect();
+    /// assert_eq!(names, ["task.created", "task.updated", "task.completed", "task.deleted", "reminder.triggered"]);
+    /// ```
     pub const ALL: [EventType; 5] = [
         EventType::TaskCreated,
         EventType::TaskUpdated,
@@ -44,6 +49,12 @@ impl EventType {
     ];
 
     /// The wire name, such as `task.created`.
+    ///
+    /// ```
+    /// use todo_events::EventType;
+    /// assert_eq!(EventType::ReminderTriggered.as_str(), "reminder.triggered");
+    /// assert_eq!(EventType::TaskCreated.to_string(), "task.created");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::TaskCreated => "task.created",
@@ -96,6 +107,21 @@ impl std::str::FromStr for EventType {
 }
 
 /// The payload of an [`Event`], one variant per [`EventType`].
+///
+/// Every payload type converts into it with `From`, so [`Event::new`] takes the payload directly.
+///
+/// ```
+/// use todo_events::{EventData, EventType, TaskDeleted};
+/// # let now = chrono::Utc::now();
+/// let data: EventData = TaskDeleted {
+///     task_id: uuid::Uuid::new_v4(),
+///     user_id: uuid::Uuid::new_v4(),
+///     title: "Buy groceries".into(),
+///     deleted_at: now,
+/// }
+/// .into();
+/// assert_eq!(data.event_type(), EventType::TaskDeleted);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventData {
     /// `task.created`
@@ -112,6 +138,12 @@ pub enum EventData {
 
 impl EventData {
     /// The event type of this payload.
+    ///
+    /// ```
+    /// # use todo_events::{EventData, EventType, TaskDeleted};
+    /// # let d = TaskDeleted { task_id: uuid::Uuid::nil(), user_id: uuid::Uuid::nil(), title: "t".into(), deleted_at: chrono::Utc::now() };
+    /// assert_eq!(EventData::from(d).event_type().topic().name(), "todo.task-events");
+    /// ```
     pub fn event_type(&self) -> EventType {
         match self {
             EventData::TaskCreated(_) => EventType::TaskCreated,
@@ -123,6 +155,13 @@ impl EventData {
     }
 
     /// The owning user (`data.user_id`), the partition key of every event.
+    ///
+    /// ```
+    /// # use todo_events::{EventData, TaskDeleted};
+    /// let user = uuid::Uuid::new_v4();
+    /// let d = TaskDeleted { task_id: uuid::Uuid::nil(), user_id: user, title: "t".into(), deleted_at: chrono::Utc::now() };
+    /// assert_eq!(EventData::from(d).user_id(), user);
+    /// ```
     pub fn user_id(&self) -> Uuid {
         match self {
             EventData::TaskCreated(d) => d.user_id,
@@ -134,6 +173,13 @@ impl EventData {
     }
 
     /// The task the event is about (`data.task_id`).
+    ///
+    /// ```
+    /// # use todo_events::{EventData, TaskDeleted};
+    /// let task = uuid::Uuid::new_v4();
+    /// let d = TaskDeleted { task_id: task, user_id: uuid::Uuid::nil(), title: "t".into(), deleted_at: chrono::Utc::now() };
+    /// assert_eq!(EventData::from(d).task_id(), task);
+    /// ```
     pub fn task_id(&self) -> Uuid {
         match self {
             EventData::TaskCreated(d) => d.task_id,
@@ -217,6 +263,17 @@ impl_from_payload!(
 ///
 /// Written in structured JSON mode with every required attribute (`specversion`, `id`, `source`, `type`, `time`,
 /// `datacontenttype`); read tolerantly (see the [crate docs](crate)).
+///
+/// ```
+/// use todo_events::{Event, EventType, SOURCE_BACKEND, TaskDeleted, Topic};
+/// # let now = chrono::Utc::now();
+/// let user = uuid::Uuid::new_v4();
+/// let data = TaskDeleted { task_id: uuid::Uuid::new_v4(), user_id: user, title: "Buy groceries".into(), deleted_at: now };
+/// let event = Event::new(SOURCE_BACKEND, now, data);
+/// assert_eq!(event.event_type(), EventType::TaskDeleted);
+/// assert_eq!(event.topic(), Topic::TaskEvents);
+/// assert_eq!(event.partition_key(), user.to_string());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     id: Uuid,
@@ -229,11 +286,33 @@ pub struct Event {
 
 impl Event {
     /// A new event with a fresh random id.
+    ///
+    /// ```
+    /// # use todo_events::{Event, TaskDeleted};
+    /// # use chrono::{TimeZone, Utc};
+    /// # let now = Utc.with_ymd_and_hms(2026, 2, 9, 17, 0, 0).unwrap();
+    /// # let user = uuid::Uuid::new_v4();
+    /// # let data = TaskDeleted { task_id: uuid::Uuid::new_v4(), user_id: user, title: "Buy groceries".into(), deleted_at: now };
+    /// let a = Event::new("todo-backend", now, data.clone());
+    /// let b = Event::new("todo-backend", now, data);
+    /// assert_ne!(a.id(), b.id());
+    /// assert_eq!((a.source(), a.time()), ("todo-backend", now));
+    /// ```
     pub fn new(source: impl Into<String>, time: DateTime<Utc>, data: impl Into<EventData>) -> Self {
         Self::with_id(Uuid::new_v4(), source, time, data)
     }
 
     /// A new event with the given id (for replays and tests).
+    ///
+    /// ```
+    /// # use todo_events::{Event, TaskDeleted};
+    /// # use chrono::{TimeZone, Utc};
+    /// # let now = Utc.with_ymd_and_hms(2026, 2, 9, 17, 0, 0).unwrap();
+    /// # let user = uuid::Uuid::new_v4();
+    /// # let data = TaskDeleted { task_id: uuid::Uuid::new_v4(), user_id: user, title: "Buy groceries".into(), deleted_at: now };
+    /// let id = uuid::Uuid::new_v4();
+    /// assert_eq!(Event::with_id(id, "todo-backend", now, data).id(), id);
+    /// ```
     pub fn with_id(
         id: Uuid,
         source: impl Into<String>,
@@ -251,6 +330,17 @@ impl Event {
     }
 
     /// Sets the `subject` attribute (this implementation writes the task id there).
+    ///
+    /// ```
+    /// # use todo_events::{Event, TaskDeleted};
+    /// # use chrono::{TimeZone, Utc};
+    /// # let now = Utc.with_ymd_and_hms(2026, 2, 9, 17, 0, 0).unwrap();
+    /// # let user = uuid::Uuid::new_v4();
+    /// # let data = TaskDeleted { task_id: uuid::Uuid::new_v4(), user_id: user, title: "Buy groceries".into(), deleted_at: now };
+    /// let task = data.task_id.to_string();
+    /// let event = Event::new("todo-backend", now, data).with_subject(task.clone());
+    /// assert_eq!(event.subject(), Some(task.as_str()));
+    /// ```
     #[must_use]
     pub fn with_subject(mut self, subject: impl Into<String>) -> Self {
         self.subject = Some(subject.into());
@@ -287,6 +377,25 @@ impl Event {
     }
 
     /// The event id: the idempotency key of every consumer.
+    ///
+    /// The getters below read the envelope's attributes and payload:
+    ///
+    /// ```
+    /// # use todo_events::{Event, TaskDeleted};
+    /// # use chrono::{TimeZone, Utc};
+    /// # let now = Utc.with_ymd_and_hms(2026, 2, 9, 17, 0, 0).unwrap();
+    /// # let user = uuid::Uuid::new_v4();
+    /// # let data = TaskDeleted { task_id: uuid::Uuid::new_v4(), user_id: user, title: "Buy groceries".into(), deleted_at: now };
+    /// let event = Event::new("todo-backend", now, data.clone()).with_extension("traceparent", "00-ab-cd-01");
+    /// assert_eq!(event.source(), "todo-backend");
+    /// assert_eq!(event.time(), now);
+    /// assert_eq!(event.subject(), None);
+    /// assert_eq!(event.extension_str("traceparent"), Some("00-ab-cd-01"));
+    /// assert_eq!(event.extensions().len(), 1);
+    /// assert_eq!(event.data().user_id(), user);
+    /// assert_eq!(event.clone().into_data(), data.into());
+    /// assert!(!event.id().is_nil());
+    /// ```
     pub fn id(&self) -> Uuid {
         self.id
     }
@@ -332,12 +441,33 @@ impl Event {
     }
 
     /// Encodes the event in structured JSON mode.
+    ///
+    /// ```
+    /// # use todo_events::{Event, TaskDeleted};
+    /// # use chrono::{TimeZone, Utc};
+    /// # let now = Utc.with_ymd_and_hms(2026, 2, 9, 17, 0, 0).unwrap();
+    /// # let user = uuid::Uuid::new_v4();
+    /// # let data = TaskDeleted { task_id: uuid::Uuid::new_v4(), user_id: user, title: "Buy groceries".into(), deleted_at: now };
+    /// let json = Event::new("todo-backend", now, data).to_json();
+    /// assert!(json.starts_with(r#"{"specversion":"1.0","id":""#));
+    /// assert!(json.contains(r#""type":"task.deleted","time":"2026-02-09T17:00:00Z","datacontenttype":"application/json""#));
+    /// ```
     pub fn to_json(&self) -> String {
         // Serialising a map of strings and JSON values into a String cannot fail.
         serde_json::to_string(self).unwrap_or_default()
     }
 
     /// Encodes the event in structured JSON mode, as bytes.
+    ///
+    /// ```
+    /// # use todo_events::{Event, TaskDeleted};
+    /// # use chrono::{TimeZone, Utc};
+    /// # let now = Utc.with_ymd_and_hms(2026, 2, 9, 17, 0, 0).unwrap();
+    /// # let user = uuid::Uuid::new_v4();
+    /// # let data = TaskDeleted { task_id: uuid::Uuid::new_v4(), user_id: user, title: "Buy groceries".into(), deleted_at: now };
+    /// let event = Event::new("todo-backend", now, data);
+    /// assert_eq!(event.to_vec(), event.to_json().into_bytes());
+    /// ```
     pub fn to_vec(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
@@ -365,6 +495,17 @@ impl Event {
     ///
     /// # Errors
     /// As [`Event::from_slice`].
+    ///
+    /// ```
+    /// # use todo_events::{Event, TaskDeleted};
+    /// # use chrono::{TimeZone, Utc};
+    /// # let now = Utc.with_ymd_and_hms(2026, 2, 9, 17, 0, 0).unwrap();
+    /// # let user = uuid::Uuid::new_v4();
+    /// # let data = TaskDeleted { task_id: uuid::Uuid::new_v4(), user_id: user, title: "Buy groceries".into(), deleted_at: now };
+    /// let event = Event::new("todo-backend", now, data);
+    /// assert_eq!(Event::from_json(&event.to_json())?, event);
+    /// # Ok::<(), todo_events::Error>(())
+    /// ```
     pub fn from_json(json: &str) -> Result<Self> {
         Self::from_slice(json.as_bytes())
     }
@@ -372,7 +513,12 @@ impl Event {
     /// Decodes an event from an already parsed JSON value.
     ///
     /// # Errors
-    /// As [`Event::from_slice`].
+    /// As [`Event::from_slice`], and [`Error::NotAnObject`] for a value that is not a JSON object.
+    ///
+    /// ```
+    /// use todo_events::{Error, Event};
+    /// assert_eq!(Event::from_value(serde_json::json!([1])), Err(Error::NotAnObject));
+    /// ```
     pub fn from_value(value: Value) -> Result<Self> {
         let Value::Object(map) = value else {
             return Err(Error::NotAnObject);

@@ -9,6 +9,7 @@
 //! - [`TOPICS`] and [`TopicSpec`]: the topic registry (partitions, retention, replication per [`Profile`], dead
 //!   letter topics), the single source of truth for the Kafka admin, the Helm chart and the docs;
 //! - [`binding`]: the CloudEvents Kafka protocol binding, structured and binary mode;
+//! - [`schema`]: the JSON Schema (draft 2020-12) of each event type, as shipped in `schemas/`;
 //! - [`Error`]: decode errors that say what is wrong and where.
 //!
 //! It sits at the bottom of the crate graph: `todo-domain`, `todo-kafka`, `todo-store` and `todo-bin` all depend on
@@ -48,6 +49,20 @@
 //! # Ok::<(), todo_events::Error>(())
 //! ```
 //!
+//! # Modules and files
+//!
+//! | item | what |
+//! |------|------|
+//! | [`Event`], [`EventData`], [`EventType`] | the envelope, its typed payload and the `type` attribute |
+//! | [`TaskCreated`], [`TaskUpdated`] ([`TaskChanges`]), [`TaskCompleted`], [`TaskDeleted`], [`ReminderTriggered`] | the payloads, with [`Priority`] and [`TaskExtra`] |
+//! | [`TOPICS`], [`TopicSpec`], [`Topic`], [`Profile`] | the topic registry |
+//! | [`binding`] | Kafka records in structured and binary mode |
+//! | [`schema`] | JSON Schemas of the envelopes |
+//! | `tests/fixtures/` | golden files: the design's examples, decoded and re-encoded by the tests |
+//!
+//! The crate has no feature flags. The event catalogue (topics, producers, consumer groups, guarantees,
+//! versioning) is `docs/events.md` in the repository; `docs/asyncapi.yaml` describes the same in AsyncAPI 3.0.
+//!
 //! [CloudEvents 1.0]: https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/spec.md
 
 pub mod binding;
@@ -70,9 +85,21 @@ pub use self::payload::{
 pub use self::topic::{Profile, TOPICS, Topic, TopicSpec};
 
 /// The `source` attribute of events written by the task service (API and MCP tools).
+///
+/// ```
+/// assert_eq!(todo_events::SOURCE_BACKEND, "todo-backend");
+/// ```
 pub const SOURCE_BACKEND: &str = "todo-backend";
 /// The `source` attribute of events written by the reminder scheduler.
+///
+/// ```
+/// assert_eq!(todo_events::SOURCE_SCHEDULER, "todo-reminder-scheduler");
+/// ```
 pub const SOURCE_SCHEDULER: &str = "todo-reminder-scheduler";
 /// The `source` attribute of events written by the recurrence consumer (it uses the backend's name, as the
 /// design's producer table lists the recurrence service inside `todo-backend`).
+///
+/// ```
+/// assert_eq!(todo_events::SOURCE_RECURRENCE, todo_events::SOURCE_BACKEND);
+/// ```
 pub const SOURCE_RECURRENCE: &str = SOURCE_BACKEND;

@@ -24,6 +24,12 @@ pub enum Priority {
 
 impl Priority {
     /// Every priority, least urgent first.
+    ///
+    /// ```
+    /// use todo_events::Priority;
+    /// assert!(Priority::ALL.windows(2).all(|w| w[0] < w[1]));
+    /// assert_eq!(Priority::default(), Priority::Medium);
+    /// ```
     pub const ALL: [Priority; 4] = [
         Priority::Low,
         Priority::Medium,
@@ -46,6 +52,11 @@ impl Priority {
     }
 
     /// The rank used for sorting: 0 for low up to 3 for urgent.
+    ///
+    /// ```
+    /// use todo_events::Priority;
+    /// assert_eq!((Priority::Low.rank(), Priority::Urgent.rank()), (0, 3));
+    /// ```
     pub fn rank(self) -> u8 {
         self as u8
     }
@@ -58,6 +69,11 @@ impl std::fmt::Display for Priority {
 }
 
 /// The error of parsing a [`Priority`].
+///
+/// ```
+/// let err = "soon".parse::<todo_events::Priority>().unwrap_err();
+/// assert_eq!(err.to_string(), "unknown priority `soon` (expected one of low, medium, high, urgent)");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown priority `{0}` (expected one of low, medium, high, urgent)")]
 pub struct ParsePriorityError(pub String);
@@ -104,6 +120,16 @@ impl<'de> Deserialize<'de> for Priority {
 }
 
 /// Task attributes beyond the design document's payloads, written only when set.
+///
+/// Flattened into [`TaskCreated`]: its fields sit next to the design's fields in `data`.
+///
+/// ```
+/// use todo_events::TaskExtra;
+/// assert_eq!(serde_json::to_string(&TaskExtra::default())?, "{}");
+/// let extra = TaskExtra { series_index: Some(2), reminder_leads: vec![1800], ..Default::default() };
+/// assert_eq!(serde_json::to_string(&extra)?, r#"{"series_index":2,"reminder_leads":[1800]}"#);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct TaskExtra {
     /// Local time of day the task is due, in `time_zone`.
@@ -125,6 +151,12 @@ pub struct TaskExtra {
 
 impl TaskExtra {
     /// Whether no extra attribute is set.
+    ///
+    /// ```
+    /// use todo_events::TaskExtra;
+    /// assert!(TaskExtra::default().is_empty());
+    /// assert!(!TaskExtra { time_zone: Some("Europe/Berlin".into()), ..Default::default() }.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self == &TaskExtra::default()
     }
@@ -133,6 +165,16 @@ impl TaskExtra {
 /// `task.created`: a task came into being, through the API, an MCP tool or the recurrence consumer.
 ///
 /// Topic `todo.task-events`, key `user_id`.
+///
+/// ```
+/// use todo_events::{Priority, TaskCreated};
+/// let json = r#"{"task_id":"3f2504e0-4f89-41d3-9a0c-0305e82c3301","user_id":"7c9e6679-7425-40de-944b-e07fc1f90ae7",
+///     "title":"Buy groceries","created_at":"2026-02-09T14:30:00Z"}"#;
+/// let created: TaskCreated = serde_json::from_str(json)?;
+/// assert_eq!(created.priority, Priority::Medium, "an absent priority is medium");
+/// assert!(created.tags.is_empty() && created.extra.is_empty());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskCreated {
     /// The new task.
@@ -224,6 +266,12 @@ pub struct TaskChanges {
 
 impl TaskChanges {
     /// Whether nothing changed.
+    ///
+    /// ```
+    /// use todo_events::TaskChanges;
+    /// assert!(TaskChanges::default().is_empty());
+    /// assert!(!TaskChanges { recurrence: Some(None), ..Default::default() }.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self == &TaskChanges::default()
     }
@@ -250,6 +298,17 @@ mod double_option {
 }
 
 /// `task.updated`: fields of a task changed. Topic `todo.task-updates`, key `user_id`.
+///
+/// ```
+/// use todo_events::{Priority, TaskUpdated};
+/// let json = r#"{"task_id":"3f2504e0-4f89-41d3-9a0c-0305e82c3301","user_id":"7c9e6679-7425-40de-944b-e07fc1f90ae7",
+///     "changes":{"priority":"medium","due_date":null},"updated_at":"2026-02-09T15:00:00Z"}"#;
+/// let updated: TaskUpdated = serde_json::from_str(json)?;
+/// assert_eq!(updated.changes.priority, Some(Priority::Medium));
+/// assert_eq!(updated.changes.due_date, Some(None), "null means cleared");
+/// assert_eq!(updated.changes.title, None, "absent means unchanged");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskUpdated {
     /// The task.
@@ -263,6 +322,15 @@ pub struct TaskUpdated {
 }
 
 /// `task.completed`: a task was completed. Topic `todo.task-events`, key `user_id`.
+///
+/// ```
+/// use todo_events::TaskCompleted;
+/// let json = r#"{"task_id":"3f2504e0-4f89-41d3-9a0c-0305e82c3301","user_id":"7c9e6679-7425-40de-944b-e07fc1f90ae7",
+///     "title":"Buy groceries","recurrence":"weekly","due_date":"2026-02-10","completed_at":"2026-02-09T16:00:00Z"}"#;
+/// let completed: TaskCompleted = serde_json::from_str(json)?;
+/// assert_eq!(completed.recurrence.as_deref(), Some("weekly"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskCompleted {
     /// The task.
@@ -282,6 +350,15 @@ pub struct TaskCompleted {
 }
 
 /// `task.deleted`: a task was deleted. Topic `todo.task-events`, key `user_id`.
+///
+/// ```
+/// use todo_events::TaskDeleted;
+/// let json = r#"{"task_id":"3f2504e0-4f89-41d3-9a0c-0305e82c3301","user_id":"7c9e6679-7425-40de-944b-e07fc1f90ae7",
+///     "title":"Buy groceries","deleted_at":"2026-02-09T17:00:00Z"}"#;
+/// let deleted: TaskDeleted = serde_json::from_str(json)?;
+/// assert_eq!(deleted.title, "Buy groceries");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskDeleted {
     /// The task.
@@ -295,6 +372,16 @@ pub struct TaskDeleted {
 }
 
 /// `reminder.triggered`: a reminder's time arrived. Topic `todo.reminders`, key `user_id`.
+///
+/// ```
+/// use todo_events::ReminderTriggered;
+/// let json = r#"{"reminder_id":"9b2f6c1e-8d4a-4f7b-a1c3-5e6d7f8a9b0c","task_id":"3f2504e0-4f89-41d3-9a0c-0305e82c3301",
+///     "user_id":"7c9e6679-7425-40de-944b-e07fc1f90ae7","task_title":"Buy groceries","due_date":"2026-02-10"}"#;
+/// let reminder: ReminderTriggered = serde_json::from_str(json)?;
+/// assert_eq!(reminder.remind_at, None, "remind_at is optional on read");
+/// assert!(!serde_json::to_string(&reminder)?.contains("remind_at"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReminderTriggered {
     /// The reminder.

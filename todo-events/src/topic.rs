@@ -3,6 +3,13 @@
 use std::time::Duration;
 
 /// Where the topics are deployed: decides the replication factor.
+///
+/// ```
+/// use todo_events::Profile;
+/// assert_eq!("Cloud".parse::<Profile>(), Ok(Profile::Cloud));
+/// assert_eq!(Profile::Local.to_string(), "local");
+/// assert!("prod".parse::<Profile>().is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Profile {
     /// One broker (Minikube, a laptop, tests): replication factor 1.
@@ -13,6 +20,10 @@ pub enum Profile {
 
 impl Profile {
     /// `local` or `cloud`.
+    ///
+    /// ```
+    /// assert_eq!(todo_events::Profile::Cloud.as_str(), "cloud");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Profile::Local => "local",
@@ -53,19 +64,37 @@ pub enum Topic {
 
 impl Topic {
     /// The three primary topics.
+    ///
+    /// ```
+    /// let names: Vec<_> = todo_events::Topic::ALL.iter().map(|t| t.name()).collect();
+    /// assert_eq!(names, ["todo.task-events", "todo.task-updates", "todo.reminders"]);
+    /// ```
     pub const ALL: [Topic; 3] = [Topic::TaskEvents, Topic::TaskUpdates, Topic::Reminders];
 
     /// The topic's name, such as `todo.task-events`.
+    ///
+    /// ```
+    /// assert_eq!(todo_events::Topic::TaskUpdates.name(), "todo.task-updates");
+    /// ```
     pub fn name(self) -> &'static str {
         self.spec().name
     }
 
     /// The name of the topic's dead-letter topic, such as `todo.task-events.dlq`.
+    ///
+    /// ```
+    /// assert_eq!(todo_events::Topic::Reminders.dlq_name(), "todo.reminders.dlq");
+    /// ```
     pub fn dlq_name(self) -> &'static str {
         self.spec().dlq.unwrap_or_default()
     }
 
     /// The registry entry of this topic.
+    ///
+    /// ```
+    /// let spec = todo_events::Topic::TaskEvents.spec();
+    /// assert_eq!((spec.partitions, spec.retention_days), (3, 7));
+    /// ```
     pub fn spec(self) -> &'static TopicSpec {
         let i = match self {
             Topic::TaskEvents => 0,
@@ -76,6 +105,12 @@ impl Topic {
     }
 
     /// The primary topic with this name, if any.
+    ///
+    /// ```
+    /// use todo_events::Topic;
+    /// assert_eq!(Topic::from_name("todo.reminders"), Some(Topic::Reminders));
+    /// assert_eq!(Topic::from_name("todo.reminders.dlq"), None);
+    /// ```
     pub fn from_name(name: &str) -> Option<Topic> {
         Topic::ALL.into_iter().find(|t| t.name() == name)
     }
@@ -88,6 +123,14 @@ impl std::fmt::Display for Topic {
 }
 
 /// One topic of the registry.
+///
+/// ```
+/// use todo_events::{Profile, TOPICS};
+/// for spec in &TOPICS {
+///     println!("{} partitions={} rf={} retention.ms={}", spec.name, spec.partitions,
+///         spec.replication(Profile::Cloud), spec.retention_ms());
+/// }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TopicSpec {
     /// Topic name.
@@ -104,6 +147,11 @@ pub struct TopicSpec {
 
 impl TopicSpec {
     /// Replication factor for a deployment profile (local 1, cloud 3).
+    ///
+    /// ```
+    /// use todo_events::{Profile, Topic};
+    /// assert_eq!(Topic::TaskEvents.spec().replication(Profile::Cloud), 3);
+    /// ```
     pub fn replication(&self, profile: Profile) -> u16 {
         match profile {
             Profile::Local => 1,
@@ -112,16 +160,30 @@ impl TopicSpec {
     }
 
     /// Retention as a duration.
+    ///
+    /// ```
+    /// let spec = todo_events::Topic::Reminders.spec();
+    /// assert_eq!(spec.retention(), std::time::Duration::from_secs(3 * 86_400));
+    /// ```
     pub fn retention(&self) -> Duration {
         Duration::from_secs(u64::from(self.retention_days) * 86_400)
     }
 
     /// Retention in milliseconds, the unit of Kafka's `retention.ms`.
+    ///
+    /// ```
+    /// assert_eq!(todo_events::Topic::TaskEvents.spec().retention_ms(), 604_800_000);
+    /// ```
     pub fn retention_ms(&self) -> u64 {
         u64::from(self.retention_days) * 86_400_000
     }
 
     /// Whether this is a dead-letter topic.
+    ///
+    /// ```
+    /// use todo_events::TOPICS;
+    /// assert_eq!(TOPICS.iter().filter(|t| t.is_dlq()).count(), 3);
+    /// ```
     pub fn is_dlq(&self) -> bool {
         self.dlq.is_none()
     }
@@ -138,6 +200,10 @@ impl TopicSpec {
 }
 
 /// The six topics of the design: three primary topics, then their dead-letter topics.
+///
+/// ```
+/// assert_eq!(todo_events::TOPICS[3].name, "todo.task-events.dlq");
+/// ```
 pub const TOPICS: [TopicSpec; 6] = [
     TopicSpec {
         name: "todo.task-events",

@@ -158,7 +158,8 @@ fn missing_user_id_fails_the_schema() {
 
 #[test]
 fn malformed_values_fail_the_schema() {
-    let cases: [(&str, fn(&mut Value)); 9] = [
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit); 9] = [
         ("placeholder id", |v| v["id"] = json!("uuid-v4")),
         ("no time", |v| {
             v.as_object_mut().expect("object").remove("time");
