@@ -1,11 +1,25 @@
-//! The `todo` binary.
+//! The `todo` binary: parses the command line, sets up logging and runs the chosen command until shutdown.
 
-fn main() {
-    println!("todo: the server is not built yet; the topic registry:");
-    for t in todo_events::TOPICS {
-        println!(
-            "  {:<24} partitions={} retention={}d",
-            t.name, t.partitions, t.retention_days
-        );
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = todo_bin::config::Cli::parse();
+    todo_bin::telemetry::init_tracing(cli.log_format, &cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(todo_bin::cli::run(cli, todo_bin::shutdown_signal())) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

@@ -1,0 +1,416 @@
+//! Wiring: the store, the broker, the workers and the HTTP server, from typed configuration.
+//!
+//! Both deployments share this code: the embedded default (SQLite + the outbox as the in-process broker) and the
+//! distributed one (PostgreSQL + Kafka). Only the transport under the consumer runtime differs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use todo_kafka::{
+    ConsumerConfig, ConsumerRuntime, Handler, LogReader, Metrics, Publisher, RetryPolicy,
+    Subscriber, TopicAdmin,
+};
+use todo_store::Store;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{BrokerConfig, RetryConfig, StoreConfig, Worker};
+use crate::consumers::{self, FaultInjection, groups};
+use crate::embedded::{OutboxBroker, OutboxLog};
+use crate::http::{Readiness, StreamHub};
+use crate::workers::{Relay, Scheduler};
+
+/// Opens the store and applies its migrations.
+///
+/// # Errors
+/// When the database cannot be reached or migrated; the message names `--database-url`.
+pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
+    let store: Arc<dyn Store> = match config {
+        StoreConfig::Sqlite { path } => {
+            let cfg = todo_store::SqliteConfig::file(path);
+            Arc::new(
+                todo_store::SqliteStore::connect(&cfg)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "--database-url: cannot open SQLite database {}",
+                            path.display()
+                        )
+                    })?,
+            )
+        }
+        StoreConfig::Postgres {
+            url,
+            max_connections,
+        } => {
+            let cfg = todo_store::PgConfig::new(url.clone()).with_max_connections(*max_connections);
+            Arc::new(todo_store::PgStore::connect(&cfg).await.with_context(|| {
+                format!(
+                    "--database-url: cannot connect to {}",
+                    crate::config::redact_url(url)
+                )
+            })?)
+        }
+    };
+    store
+        .migrate()
+        .await
+        .context("applying database migrations")?;
+    Ok(store)
+}
+
+/// The broker a process uses.
+#[derive(Clone)]
+pub enum Broker {
+    /// The outbox as the in-process log.
+    Embedded(Arc<OutboxBroker>),
+    /// Kafka or Redpanda.
+    Kafka(Arc<todo_kafka::KafkaBroker>),
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Broker::Embedded(_) => f.write_str("Broker::Embedded"),
+            Broker::Kafka(_) => f.write_str("Broker::Kafka"),
+        }
+    }
+}
+
+impl Broker {
+    /// Creates the broker the configuration names.
+    ///
+    /// # Errors
+    /// When the Kafka client cannot be created (bad settings); the message names `--kafka-brokers`.
+    pub fn new(config: &BrokerConfig, store: &Arc<dyn Store>) -> anyhow::Result<Self> {
+        Ok(match config {
+            BrokerConfig::Embedded => {
+                let log: Arc<dyn OutboxLog> = Arc::new(StoreLog(store.clone()));
+                Broker::Embedded(Arc::new(OutboxBroker::new(log)))
+            }
+            BrokerConfig::Kafka { brokers, options } => {
+                let mut cfg = todo_kafka::KafkaConfig::new(brokers.clone());
+                cfg.client_id = "todo".into();
+                cfg.extra = options.clone();
+                Broker::Kafka(Arc::new(
+                    todo_kafka::KafkaBroker::new(&cfg)
+                        .context("--kafka-brokers: cannot create the Kafka client")?,
+                ))
+            }
+        })
+    }
+
+    /// The publishing side.
+    pub fn publisher(&self) -> Arc<dyn Publisher> {
+        match self {
+            Broker::Embedded(b) => b.clone(),
+            Broker::Kafka(b) => b.clone(),
+        }
+    }
+
+    /// The consuming side.
+    pub fn subscriber(&self) -> Arc<dyn Subscriber> {
+        match self {
+            Broker::Embedded(b) => b.clone(),
+            Broker::Kafka(b) => b.clone(),
+        }
+    }
+
+    /// Direct log reads (dead-letter tools).
+    pub fn reader(&self) -> Arc<dyn LogReader> {
+        match self {
+            Broker::Embedded(b) => b.clone(),
+            Broker::Kafka(b) => b.clone(),
+        }
+    }
+
+    /// Whether events flow through an external broker (then the relay must run).
+    pub fn is_external(&self) -> bool {
+        matches!(self, Broker::Kafka(_))
+    }
+}
+
+/// The store's outbox as the embedded broker's log.
+struct StoreLog(Arc<dyn Store>);
+
+fn log_error(e: todo_store::Error) -> todo_kafka::Error {
+    todo_kafka::Error::Backend {
+        backend: "outbox",
+        context: "reading the outbox".into(),
+        source: Box::new(e),
+    }
+}
+
+#[async_trait::async_trait]
+impl OutboxLog for StoreLog {
+    async fn read_after(
+        &self,
+        topic: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<crate::embedded::LogRecord>, todo_kafka::Error> {
+        let rows = self
+            .0
+            .outbox_after(topic, after, limit)
+            .await
+            .map_err(log_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| crate::embedded::LogRecord {
+                seq: r.seq,
+                topic: r.topic,
+                key: r.key,
+                headers: r.headers,
+                payload: r.payload,
+                timestamp_ms: r.created_at.timestamp_millis(),
+            })
+            .collect())
+    }
+
+    async fn max_seq(&self, topic: &str) -> Result<i64, todo_kafka::Error> {
+        self.0
+            .outbox_bounds(topic)
+            .await
+            .map(|(_, max)| max)
+            .map_err(log_error)
+    }
+
+    async fn min_seq(&self, topic: &str) -> Result<i64, todo_kafka::Error> {
+        self.0
+            .outbox_bounds(topic)
+            .await
+            .map(|(min, _)| min)
+            .map_err(log_error)
+    }
+
+    async fn append(
+        &self,
+        records: &[todo_kafka::OutgoingRecord],
+    ) -> Result<Vec<i64>, todo_kafka::Error> {
+        let rows: Vec<todo_store::NewOutboxRecord> = records
+            .iter()
+            .map(|r| todo_store::NewOutboxRecord {
+                topic: r.topic.clone(),
+                key: r.key.clone(),
+                headers: r.headers.clone(),
+                payload: r.value.clone(),
+            })
+            .collect();
+        self.0.append_outbox(&rows).await.map_err(log_error)
+    }
+
+    async fn cursor(&self, consumer: &str) -> Result<i64, todo_kafka::Error> {
+        self.0.cursor(consumer).await.map_err(log_error)
+    }
+
+    async fn set_cursor(&self, consumer: &str, seq: i64) -> Result<(), todo_kafka::Error> {
+        self.0.set_cursor(consumer, seq).await.map_err(log_error)
+    }
+
+    async fn wait(&self, timeout: Duration) {
+        self.0.wait_for_outbox(timeout).await;
+    }
+}
+
+/// What the workers need besides the store and the broker.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Retry delays of retryable handler failures.
+    pub retry: RetryConfig,
+    /// Fault injection for drills.
+    pub faults: FaultInjection,
+    /// How long a claimed reminder stays claimed.
+    pub reminder_lease: Duration,
+}
+
+/// Running workers and their counters.
+pub struct Workers {
+    tasks: JoinSet<()>,
+    /// Counters of each consumer group.
+    pub metrics: Vec<(&'static str, Metrics)>,
+}
+
+impl Workers {
+    /// Waits for every worker to stop (after the shutdown token was cancelled).
+    pub async fn join(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Starts the selected workers.
+pub fn spawn_workers(
+    selection: &[Worker],
+    store: &Arc<dyn Store>,
+    broker: &Broker,
+    settings: &WorkerSettings,
+    shutdown: &CancellationToken,
+) -> Workers {
+    let mut tasks = JoinSet::new();
+    let mut metrics = Vec::new();
+    for worker in selection {
+        let consumer: Option<(&'static str, Vec<String>, Arc<dyn Handler>)> = match worker {
+            Worker::Relay => {
+                if broker.is_external() {
+                    let relay = Relay::new(store.clone(), broker.publisher());
+                    tasks.spawn(relay.run(shutdown.clone()));
+                }
+                None
+            }
+            Worker::Scheduler => {
+                let scheduler = Scheduler::new(store.clone(), settings.reminder_lease);
+                tasks.spawn(scheduler.run(shutdown.clone()));
+                None
+            }
+            Worker::Audit => Some((
+                groups::AUDIT,
+                consumers::AuditConsumer::topics(),
+                Arc::new(consumers::AuditConsumer::new(
+                    store.clone(),
+                    settings.faults.clone(),
+                )),
+            )),
+            Worker::Recurrence => Some((
+                groups::RECURRENCE,
+                consumers::RecurrenceConsumer::topics(),
+                Arc::new(consumers::RecurrenceConsumer::new(
+                    store.clone(),
+                    settings.faults.clone(),
+                )),
+            )),
+            Worker::Reminders => Some((
+                groups::REMINDERS,
+                consumers::ReminderConsumer::topics(),
+                Arc::new(consumers::ReminderConsumer::new(
+                    store.clone(),
+                    settings.faults.clone(),
+                )),
+            )),
+            Worker::Suppression => Some((
+                groups::SUPPRESSION,
+                consumers::SuppressionConsumer::topics(),
+                Arc::new(consumers::SuppressionConsumer::new(
+                    store.clone(),
+                    settings.faults.clone(),
+                )),
+            )),
+        };
+        if let Some((group, topics, handler)) = consumer {
+            let mut config = ConsumerConfig::new(group, topics).with_retry(RetryPolicy {
+                delays: settings.retry.delays.clone(),
+                jitter: 0.0,
+            });
+            if !broker.is_external() {
+                // Embedded: commits are cheap row updates; keep the stored cursor close behind the work.
+                config.commit_interval = Duration::from_millis(200);
+            }
+            let runtime = ConsumerRuntime::new(config, handler, broker.publisher());
+            metrics.push((group, runtime.metrics()));
+            let subscriber = broker.subscriber();
+            let token = shutdown.clone();
+            tasks.spawn(async move {
+                let mut delay = Duration::from_millis(500);
+                loop {
+                    match runtime.run(subscriber.as_ref(), token.clone()).await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            tracing::error!(group, error = %e, "consumer stopped; restarting");
+                            tokio::select! {
+                                () = token.cancelled() => break,
+                                () = tokio::time::sleep(delay) => {}
+                            }
+                            delay = (delay * 2).min(Duration::from_secs(30));
+                        }
+                    }
+                }
+            });
+        }
+    }
+    let exported = metrics.clone();
+    let token = shutdown.clone();
+    tasks.spawn(async move {
+        loop {
+            for (group, m) in &exported {
+                let s = m.snapshot();
+                metrics::gauge!("todo_consumer_lag", "group" => *group).set(s.lag as f64);
+                metrics::gauge!("todo_consumer_processed", "group" => *group)
+                    .set(s.processed as f64);
+                metrics::gauge!("todo_consumer_retries", "group" => *group).set(s.retried as f64);
+                metrics::gauge!("todo_consumer_dead_lettered", "group" => *group)
+                    .set(s.dead_lettered as f64);
+            }
+            tokio::select! {
+                () = token.cancelled() => break,
+                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        }
+    });
+    Workers { tasks, metrics }
+}
+
+/// Feeds the live stream from the outbox: every committed event of the three topics, whoever wrote it.
+pub fn spawn_stream_feed(store: Arc<dyn Store>, hub: StreamHub, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let log = StoreLog(store);
+        let topics = todo_events::Topic::ALL.map(todo_events::Topic::name);
+        let mut positions = Vec::new();
+        for t in topics {
+            positions.push(log.max_seq(t).await.unwrap_or(0));
+        }
+        loop {
+            let mut any = false;
+            for (i, topic) in topics.iter().enumerate() {
+                if hub.receivers() == 0 {
+                    // Nobody listens: skip ahead instead of reading.
+                    if let Ok(max) = log.max_seq(topic).await {
+                        positions[i] = max;
+                    }
+                    continue;
+                }
+                if let Ok(rows) = log.read_after(topic, positions[i], 256).await {
+                    for row in rows {
+                        positions[i] = row.seq;
+                        any = true;
+                        if let Ok(event) = todo_events::binding::decode(&row.headers, &row.payload)
+                        {
+                            hub.publish(event);
+                        }
+                    }
+                }
+            }
+            if !any {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = log.wait(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    });
+}
+
+/// `/readyz`: the database answers, and the Kafka cluster answers when there is one.
+pub struct Ready {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The broker.
+    pub broker: Broker,
+}
+
+#[async_trait::async_trait]
+impl Readiness for Ready {
+    async fn check(&self) -> Result<(), String> {
+        self.store
+            .ping()
+            .await
+            .map_err(|e| format!("database: {e}"))?;
+        if let Broker::Kafka(k) = &self.broker {
+            let probe = k.describe_topic(todo_events::Topic::TaskEvents.name());
+            match tokio::time::timeout(Duration::from_secs(3), probe).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(format!("broker: {e}")),
+                Err(_) => return Err("broker: no answer within 3 s".into()),
+            }
+        }
+        Ok(())
+    }
+}

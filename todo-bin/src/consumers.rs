@@ -1,0 +1,313 @@
+//! The four consumers of the design, as `todo-kafka` handlers shared by both wirings.
+//!
+//! | group | topics | effect |
+//! |---|---|---|
+//! | `audit-consumer` | `todo.task-events`, `todo.task-updates` | one audit row per event id |
+//! | `recurrence-consumer` | `todo.task-events` (`task.completed`) | the next instance, its reminders and its `task.created`, once per completion |
+//! | `reminder-consumer` | `todo.reminders` | TRIGGERED if the task is active, else CANCELLED; audited |
+//! | `reminder-suppression` | `todo.task-events` (`task.completed`, `task.deleted`) | cancels the task's pending reminders |
+//!
+//! Failures are classified for the runtime: a database that is unreachable is [`HandlerError::DependencyDown`]
+//! (the partition pauses until it is back; nothing is dead-lettered), anything that is the message's fault is
+//! retryable or permanent and ends in the dead-letter topic.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use todo_domain::{ReminderStatus, TaskId, UserId};
+use todo_events::{Event, EventData, Topic};
+use todo_kafka::{Delivery, Handler, HandlerError};
+use todo_store::Store;
+
+/// The consumer group names of the design.
+pub mod groups {
+    /// Audit log.
+    pub const AUDIT: &str = "audit-consumer";
+    /// Next instances of recurring tasks.
+    pub const RECURRENCE: &str = "recurrence-consumer";
+    /// Reminder triggers.
+    pub const REMINDERS: &str = "reminder-consumer";
+    /// Reminder suppression on completion and deletion.
+    pub const SUPPRESSION: &str = "reminder-suppression";
+}
+
+/// Maps a store error to the runtime's failure classes.
+pub(crate) fn classify(e: todo_store::Error) -> HandlerError {
+    match e {
+        todo_store::Error::Unavailable(_) => HandlerError::dependency_down(e),
+        other => HandlerError::retryable(other),
+    }
+}
+
+/// Test and drill hook: fails every event whose task title contains a marker (`--fault-inject`).
+#[derive(Debug, Clone, Default)]
+pub struct FaultInjection {
+    rule: Option<(String, String)>,
+}
+
+impl FaultInjection {
+    /// Parses `consumer:text`.
+    pub fn parse(spec: Option<&str>) -> Result<Self, String> {
+        match spec.map(str::trim).filter(|s| !s.is_empty()) {
+            None => Ok(FaultInjection::default()),
+            Some(s) => {
+                let (group, text) = s
+                    .split_once(':')
+                    .filter(|(g, t)| !g.is_empty() && !t.is_empty())
+                    .ok_or_else(|| {
+                        format!("--fault-inject: expected consumer:text, found `{s}`")
+                    })?;
+                Ok(FaultInjection {
+                    rule: Some((group.to_owned(), text.to_owned())),
+                })
+            }
+        }
+    }
+
+    fn check(&self, group: &str, event: &Event) -> Result<(), HandlerError> {
+        let Some((g, text)) = &self.rule else {
+            return Ok(());
+        };
+        if g != group {
+            return Ok(());
+        }
+        let title = match event.data() {
+            EventData::TaskCreated(d) => Some(d.title.as_str()),
+            EventData::TaskCompleted(d) => Some(d.title.as_str()),
+            EventData::TaskDeleted(d) => Some(d.title.as_str()),
+            EventData::ReminderTriggered(d) => Some(d.task_title.as_str()),
+            EventData::TaskUpdated(d) => d.changes.title.as_deref(),
+        };
+        if title.is_some_and(|t| t.contains(text.as_str())) {
+            return Err(HandlerError::retryable(format!(
+                "injected fault for titles containing `{text}`"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// `audit-consumer`: one audit row per event id.
+pub struct AuditConsumer {
+    store: Arc<dyn Store>,
+    faults: FaultInjection,
+}
+
+impl AuditConsumer {
+    /// The consumer over `store`.
+    pub fn new(store: Arc<dyn Store>, faults: FaultInjection) -> Self {
+        AuditConsumer { store, faults }
+    }
+
+    /// Its topics.
+    pub fn topics() -> Vec<String> {
+        vec![
+            Topic::TaskEvents.name().to_owned(),
+            Topic::TaskUpdates.name().to_owned(),
+        ]
+    }
+}
+
+#[async_trait]
+impl Handler for AuditConsumer {
+    async fn handle(&self, event: Event, _delivery: &Delivery) -> Result<(), HandlerError> {
+        self.faults.check(groups::AUDIT, &event)?;
+        self.store
+            .record_audit(&event, Utc::now())
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+}
+
+/// `recurrence-consumer`: on `task.completed` of a recurring task, the next instance.
+pub struct RecurrenceConsumer {
+    store: Arc<dyn Store>,
+    faults: FaultInjection,
+}
+
+impl RecurrenceConsumer {
+    /// The consumer over `store`.
+    pub fn new(store: Arc<dyn Store>, faults: FaultInjection) -> Self {
+        RecurrenceConsumer { store, faults }
+    }
+
+    /// Its topics.
+    pub fn topics() -> Vec<String> {
+        vec![Topic::TaskEvents.name().to_owned()]
+    }
+}
+
+#[async_trait]
+impl Handler for RecurrenceConsumer {
+    async fn handle(&self, event: Event, _delivery: &Delivery) -> Result<(), HandlerError> {
+        let EventData::TaskCompleted(completed) = event.data() else {
+            return Ok(());
+        };
+        if completed.recurrence.is_none() {
+            return Ok(());
+        }
+        self.faults.check(groups::RECURRENCE, &event)?;
+        let owner = UserId::from_uuid(completed.user_id);
+        let task = match self
+            .store
+            .get_task(owner, TaskId::from_uuid(completed.task_id))
+            .await
+        {
+            Ok(task) => task,
+            // Deleted since: no next instance.
+            Err(todo_store::Error::NotFound) => return Ok(()),
+            Err(e) => return Err(classify(e)),
+        };
+        let now = Utc::now();
+        let Some(next) = todo_domain::next_instance(completed, &task, TaskId::new(), now) else {
+            return Ok(());
+        };
+        // Reminders of the next instance from its lead times; one that would already be past is skipped.
+        let reminders: Vec<_> = next
+            .due
+            .as_ref()
+            .map(|due| {
+                next.reminder_leads
+                    .iter()
+                    .filter_map(|lead| {
+                        let at = todo_domain::remind_at(due, lead, now).ok()?;
+                        Some(todo_domain::Reminder {
+                            id: todo_domain::ReminderId::new(),
+                            task_id: next.id,
+                            owner: next.owner,
+                            lead: Some(*lead),
+                            remind_at: at,
+                            status: ReminderStatus::Pending,
+                            fired_at: None,
+                            created_at: now,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let created = Event::new(todo_events::SOURCE_RECURRENCE, now, next.created_payload())
+            .with_subject(next.id.to_string());
+        let created = match event.extension_str("traceparent") {
+            Some(tp) => created.with_extension("traceparent", crate::trace::child_of(Some(tp))),
+            None => created,
+        };
+        match self
+            .store
+            .create_next_instance(
+                groups::RECURRENCE,
+                event.id(),
+                &next,
+                &reminders,
+                &[created],
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(classify(e)),
+        }
+    }
+}
+
+/// `reminder-consumer`: a trigger marks the reminder TRIGGERED while its task is active, CANCELLED otherwise.
+pub struct ReminderConsumer {
+    store: Arc<dyn Store>,
+    faults: FaultInjection,
+}
+
+impl ReminderConsumer {
+    /// The consumer over `store`.
+    pub fn new(store: Arc<dyn Store>, faults: FaultInjection) -> Self {
+        ReminderConsumer { store, faults }
+    }
+
+    /// Its topics.
+    pub fn topics() -> Vec<String> {
+        vec![Topic::Reminders.name().to_owned()]
+    }
+}
+
+#[async_trait]
+impl Handler for ReminderConsumer {
+    async fn handle(&self, event: Event, delivery: &Delivery) -> Result<(), HandlerError> {
+        let EventData::ReminderTriggered(data) = event.data() else {
+            return Err(HandlerError::permanent(format!(
+                "`{}` does not belong on {}",
+                event.event_type(),
+                delivery.topic
+            )));
+        };
+        self.faults.check(groups::REMINDERS, &event)?;
+        let owner = UserId::from_uuid(data.user_id);
+        let active = match self
+            .store
+            .get_task(owner, TaskId::from_uuid(data.task_id))
+            .await
+        {
+            Ok(task) => task.status == todo_domain::TaskStatus::Active,
+            Err(todo_store::Error::NotFound) => false,
+            Err(e) => return Err(classify(e)),
+        };
+        let now = Utc::now();
+        let input = todo_domain::ReminderInput::Trigger {
+            task_active: active,
+            at: now,
+        };
+        match self
+            .store
+            .transition_reminder(
+                todo_domain::ReminderId::from_uuid(data.reminder_id),
+                &input,
+                now,
+            )
+            .await
+        {
+            Ok(_) | Err(todo_store::Error::NotFound) => {}
+            Err(e) => return Err(classify(e)),
+        }
+        if active {
+            self.store
+                .record_audit(&event, now)
+                .await
+                .map(|_| ())
+                .map_err(classify)?;
+        }
+        Ok(())
+    }
+}
+
+/// `reminder-suppression`: completion or deletion cancels the task's pending reminders.
+pub struct SuppressionConsumer {
+    store: Arc<dyn Store>,
+    faults: FaultInjection,
+}
+
+impl SuppressionConsumer {
+    /// The consumer over `store`.
+    pub fn new(store: Arc<dyn Store>, faults: FaultInjection) -> Self {
+        SuppressionConsumer { store, faults }
+    }
+
+    /// Its topics.
+    pub fn topics() -> Vec<String> {
+        vec![Topic::TaskEvents.name().to_owned()]
+    }
+}
+
+#[async_trait]
+impl Handler for SuppressionConsumer {
+    async fn handle(&self, event: Event, _delivery: &Delivery) -> Result<(), HandlerError> {
+        let (user, task) = match event.data() {
+            EventData::TaskCompleted(d) => (d.user_id, d.task_id),
+            EventData::TaskDeleted(d) => (d.user_id, d.task_id),
+            _ => return Ok(()),
+        };
+        self.faults.check(groups::SUPPRESSION, &event)?;
+        self.store
+            .cancel_pending_reminders(UserId::from_uuid(user), TaskId::from_uuid(task), Utc::now())
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+}

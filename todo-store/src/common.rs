@@ -1,0 +1,672 @@
+//! The SQL both backends share, written once as a macro over the sqlx database type.
+//!
+//! Every statement binds its values (`$1`, `$2`, ...); the only SQL assembled at run time is the task list's
+//! filter and order, from fixed fragments chosen by enums. Backend-specific parts (search, claiming, wake-ups,
+//! migrations) are inherent methods of each store: `search_clause`, `claim_due`, `notify_outbox`,
+//! `notify_reminders`, `outbox_waiter`, `reminder_waiter`, `run_migrations`.
+
+macro_rules! impl_store {
+    ($store:ty, $db:ty, $backend:literal) => {
+        use $crate::rows::{self, TaskColumns, ReminderColumns};
+        use sqlx::Row as _;
+
+        fn db_err(e: sqlx::Error) -> $crate::Error {
+            $crate::Error::from_sqlx($backend, e)
+        }
+
+        fn read_task(row: &<$db as sqlx::Database>::Row) -> $crate::Result<todo_domain::Task> {
+            let status: String = row.try_get("status").map_err(db_err)?;
+            rows::task_from(TaskColumns {
+                id: row.try_get("id").map_err(db_err)?,
+                owner: row.try_get("owner").map_err(db_err)?,
+                title: row.try_get("title").map_err(db_err)?,
+                title_key: String::new(),
+                description: row.try_get("description").map_err(db_err)?,
+                priority: row.try_get("priority").map_err(db_err)?,
+                tags: row.try_get("tags").map_err(db_err)?,
+                due_date: row.try_get("due_date").map_err(db_err)?,
+                due_time: row.try_get("due_time").map_err(db_err)?,
+                time_zone: row.try_get("time_zone").map_err(db_err)?,
+                due_ms: 0,
+                recurrence: row.try_get("recurrence").map_err(db_err)?,
+                series_id: row.try_get("series_id").map_err(db_err)?,
+                series_index: row.try_get("series_index").map_err(db_err)?,
+                reminder_leads: row.try_get("reminder_leads").map_err(db_err)?,
+                status: rows::status_from(&status)?,
+                completed_at: row.try_get("completed_at").map_err(db_err)?,
+                created_at: row.try_get("created_at").map_err(db_err)?,
+                created_ms: 0,
+                updated_at: row.try_get("updated_at").map_err(db_err)?,
+                version: row.try_get("version").map_err(db_err)?,
+            })
+        }
+
+        fn read_reminder(row: &<$db as sqlx::Database>::Row) -> $crate::Result<todo_domain::Reminder> {
+            rows::reminder_from(ReminderColumns {
+                id: row.try_get("id").map_err(db_err)?,
+                task_id: row.try_get("task_id").map_err(db_err)?,
+                owner: row.try_get("owner").map_err(db_err)?,
+                lead_seconds: row.try_get("lead_seconds").map_err(db_err)?,
+                remind_at: row.try_get("remind_at").map_err(db_err)?,
+                status: row.try_get("status").map_err(db_err)?,
+                fired_at: row.try_get("fired_at").map_err(db_err)?,
+                created_at: row.try_get("created_at").map_err(db_err)?,
+            })
+        }
+
+        fn read_outbox(row: &<$db as sqlx::Database>::Row) -> $crate::Result<$crate::OutboxRecord> {
+            let headers: String = row.try_get("headers").map_err(db_err)?;
+            Ok($crate::OutboxRecord {
+                seq: row.try_get("seq").map_err(db_err)?,
+                event_id: row.try_get("event_id").map_err(db_err)?,
+                topic: row.try_get("topic").map_err(db_err)?,
+                key: row.try_get("key").map_err(db_err)?,
+                headers: rows::headers_from_json(&headers)?,
+                payload: row.try_get("payload").map_err(db_err)?,
+                created_at: row.try_get("created_at").map_err(db_err)?,
+            })
+        }
+
+        const TASK_COLUMNS: &str = "id, owner, title, description, priority, tags, due_date, due_time, time_zone, \
+            recurrence, series_id, series_index, reminder_leads, status, completed_at, created_at, updated_at, version";
+        const REMINDER_COLUMNS: &str = "id, task_id, owner, lead_seconds, remind_at, status, fired_at, created_at";
+
+        async fn insert_task(conn: &mut <$db as sqlx::Database>::Connection, t: &todo_domain::Task) -> $crate::Result<()> {
+            let c = rows::task_columns(t);
+            sqlx::query(
+                "INSERT INTO tasks (id, owner, title, title_key, description, priority, tags, due_date, due_time, \
+                 time_zone, due_ms, recurrence, series_id, series_index, reminder_leads, status, completed_at, \
+                 created_at, created_ms, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+                 $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+            )
+            .bind(c.id).bind(c.owner).bind(c.title).bind(c.title_key).bind(c.description).bind(c.priority)
+            .bind(c.tags).bind(c.due_date).bind(c.due_time).bind(c.time_zone).bind(c.due_ms).bind(c.recurrence)
+            .bind(c.series_id).bind(c.series_index).bind(c.reminder_leads).bind(c.status).bind(c.completed_at)
+            .bind(c.created_at).bind(c.created_ms).bind(c.updated_at).bind(c.version)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+            Ok(())
+        }
+
+        async fn insert_reminder(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            r: &todo_domain::Reminder,
+        ) -> $crate::Result<()> {
+            sqlx::query(
+                "INSERT INTO reminders (id, task_id, owner, lead_seconds, remind_at, remind_ms, status, fired_at, \
+                 created_at, emitted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0)",
+            )
+            .bind(r.id.as_uuid())
+            .bind(r.task_id.as_uuid())
+            .bind(r.owner.as_uuid())
+            .bind(r.lead.as_ref().map(todo_domain::LeadTime::seconds))
+            .bind(r.remind_at)
+            .bind(r.remind_at.timestamp_millis())
+            .bind(r.status.as_str())
+            .bind(r.fired_at)
+            .bind(r.created_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+            Ok(())
+        }
+
+        async fn insert_events(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            events: &[todo_events::Event],
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> $crate::Result<()> {
+            for event in events {
+                let record = todo_events::binding::encode(event, todo_events::binding::Mode::Structured);
+                sqlx::query(
+                    "INSERT INTO outbox (event_id, topic, key, headers, payload, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(event.id())
+                .bind(event.topic().name())
+                .bind(record.key)
+                .bind(rows::headers_to_json(&record.headers))
+                .bind(record.value)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            }
+            Ok(())
+        }
+
+        async fn apply_transition(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            id: uuid::Uuid,
+            input: &todo_domain::ReminderInput,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> $crate::Result<Option<todo_domain::Reminder>> {
+            let sql = format!("SELECT {REMINDER_COLUMNS} FROM reminders WHERE id = $1");
+            let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&mut *conn).await.map_err(db_err)? else {
+                return Ok(None);
+            };
+            let mut reminder = read_reminder(&row)?;
+            let next = reminder.status.apply(input);
+            if next != reminder.status {
+                let fired = if next == todo_domain::ReminderStatus::Triggered { Some(reminder.fired_at.unwrap_or(now)) } else { reminder.fired_at };
+                // Monotonic: only a PENDING row moves, so a concurrent transition cannot be overwritten.
+                let done = sqlx::query("UPDATE reminders SET status = $1, fired_at = $2 WHERE id = $3 AND status = 'PENDING'")
+                    .bind(next.as_str())
+                    .bind(fired)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                if done.rows_affected() == 1 {
+                    reminder.status = next;
+                    reminder.fired_at = fired;
+                } else {
+                    let row = sqlx::query(&sql).bind(id).fetch_one(&mut *conn).await.map_err(db_err)?;
+                    reminder = read_reminder(&row)?;
+                }
+            }
+            Ok(Some(reminder))
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::Store for $store {
+            async fn migrate(&self) -> $crate::Result<()> {
+                self.run_migrations().await
+            }
+
+            async fn ping(&self) -> $crate::Result<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn get_task(&self, owner: todo_domain::UserId, id: todo_domain::TaskId) -> $crate::Result<todo_domain::Task> {
+                let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND owner = $2");
+                let row = sqlx::query(&sql)
+                    .bind(id.as_uuid())
+                    .bind(owner.as_uuid())
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                    .ok_or($crate::Error::NotFound)?;
+                read_task(&row)
+            }
+
+            async fn list_tasks(&self, owner: todo_domain::UserId, q: &$crate::TaskQuery) -> $crate::Result<$crate::TaskPage> {
+                use $crate::TaskSort;
+                let sort_name = rows::sort_name(q.sort, q.descending);
+                let cursor = q.cursor.as_deref().map(|c| rows::decode_cursor(c, &sort_name)).transpose()?;
+                let limit = q.limit.clamp(1, 500);
+                let mut sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE owner = $1");
+                let mut n = 1;
+                let mut next = || { n += 1; format!("${n}") };
+                enum Bind { Text(String), Int(i64), Date(chrono::NaiveDate), Uuid(uuid::Uuid) }
+                let mut binds: Vec<Bind> = Vec::new();
+                if let Some(status) = q.status {
+                    sql.push_str(&format!(" AND status = {}", next()));
+                    binds.push(Bind::Text(status.as_str().to_owned()));
+                }
+                if !q.priorities.is_empty() {
+                    let ps: Vec<String> = q.priorities.iter().map(|p| { binds.push(Bind::Int(i64::from(p.rank()))); next() }).collect();
+                    sql.push_str(&format!(" AND priority IN ({})", ps.join(", ")));
+                }
+                if !q.tags.is_empty() {
+                    let clauses: Vec<String> = q.tags.iter().map(|t| {
+                        let quoted = serde_json::to_string(t).unwrap_or_default();
+                        let escaped = quoted.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                        binds.push(Bind::Text(format!("%{escaped}%")));
+                        format!("tags LIKE {} ESCAPE '\\'", next())
+                    }).collect();
+                    let join = match q.tag_match { $crate::TagMatch::Any => " OR ", $crate::TagMatch::All => " AND " };
+                    sql.push_str(&format!(" AND ({})", clauses.join(join)));
+                }
+                if let Some(from) = q.due_from {
+                    sql.push_str(&format!(" AND due_date >= {}", next()));
+                    binds.push(Bind::Date(from));
+                }
+                if let Some(to) = q.due_to {
+                    sql.push_str(&format!(" AND due_date <= {}", next()));
+                    binds.push(Bind::Date(to));
+                }
+                if let Some(search) = q.search.as_deref() {
+                    let terms = rows::search_terms(search);
+                    if terms.is_empty() {
+                        return Ok($crate::TaskPage { items: Vec::new(), next_cursor: None });
+                    }
+                    let p = next();
+                    sql.push_str(&format!(" AND {}", Self::search_clause(&p)));
+                    binds.push(Bind::Text(Self::search_value(&terms)));
+                }
+                let (col, numeric) = match q.sort {
+                    TaskSort::Due => ("due_ms", true),
+                    TaskSort::Priority => ("priority", true),
+                    TaskSort::Created => ("created_ms", true),
+                    TaskSort::Title => ("title_key", false),
+                };
+                let (cmp, dir) = if q.descending { ("<", "DESC") } else { (">", "ASC") };
+                if let Some(c) = cursor {
+                    let (pk, pk2, pid) = (next(), next(), next());
+                    sql.push_str(&format!(" AND ({col} {cmp} {pk} OR ({col} = {pk2} AND id {cmp} {pid}))"));
+                    for _ in 0..2 {
+                        if numeric {
+                            binds.push(Bind::Int(c.n.ok_or($crate::Error::InvalidCursor)?));
+                        } else {
+                            binds.push(Bind::Text(c.t.clone().ok_or($crate::Error::InvalidCursor)?));
+                        }
+                    }
+                    binds.push(Bind::Uuid(c.id));
+                }
+                let pl = next();
+                sql.push_str(&format!(" ORDER BY {col} {dir}, id {dir} LIMIT {pl}"));
+                let mut query = sqlx::query(&sql).bind(owner.as_uuid());
+                for b in binds {
+                    query = match b {
+                        Bind::Text(s) => query.bind(s),
+                        Bind::Int(i) => query.bind(i),
+                        Bind::Date(d) => query.bind(d),
+                        Bind::Uuid(u) => query.bind(u),
+                    };
+                }
+                let rows = query.bind(i64::from(limit) + 1).fetch_all(&self.pool).await.map_err(db_err)?;
+                let mut items = rows.iter().map(read_task).collect::<$crate::Result<Vec<_>>>()?;
+                let next_cursor = if items.len() > limit as usize {
+                    items.truncate(limit as usize);
+                    items.last().map(|t| rows::cursor_of(t, q.sort, q.descending))
+                } else {
+                    None
+                };
+                Ok($crate::TaskPage { items, next_cursor })
+            }
+
+            async fn create_task(&self, task: &todo_domain::Task, reminders: &[todo_domain::Reminder], events: &[todo_events::Event]) -> $crate::Result<()> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                insert_task(&mut tx, task).await?;
+                Self::index_task(&mut tx, task).await?;
+                for r in reminders {
+                    insert_reminder(&mut tx, r).await?;
+                }
+                insert_events(&mut tx, events, task.updated_at).await?;
+                self.notify_outbox(&mut tx).await?;
+                if !reminders.is_empty() {
+                    self.notify_reminders(&mut tx).await?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                self.after_commit(!events.is_empty(), !reminders.is_empty());
+                Ok(())
+            }
+
+            async fn update_task(&self, task: &todo_domain::Task, expected_version: i64, events: &[todo_events::Event]) -> $crate::Result<()> {
+                let c = rows::task_columns(task);
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let done = sqlx::query(
+                    "UPDATE tasks SET title = $1, title_key = $2, description = $3, priority = $4, tags = $5, \
+                     due_date = $6, due_time = $7, time_zone = $8, due_ms = $9, recurrence = $10, series_id = $11, \
+                     series_index = $12, reminder_leads = $13, status = $14, completed_at = $15, updated_at = $16, \
+                     version = $17 WHERE id = $18 AND owner = $19 AND version = $20",
+                )
+                .bind(c.title).bind(c.title_key).bind(c.description).bind(c.priority).bind(c.tags).bind(c.due_date)
+                .bind(c.due_time).bind(c.time_zone).bind(c.due_ms).bind(c.recurrence).bind(c.series_id)
+                .bind(c.series_index).bind(c.reminder_leads).bind(c.status).bind(c.completed_at).bind(c.updated_at)
+                .bind(c.version).bind(c.id).bind(c.owner).bind(expected_version)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if done.rows_affected() != 1 {
+                    let exists = sqlx::query("SELECT version FROM tasks WHERE id = $1 AND owner = $2")
+                        .bind(c.id)
+                        .bind(c.owner)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    return Err(if exists.is_some() { $crate::Error::Conflict } else { $crate::Error::NotFound });
+                }
+                Self::index_task(&mut tx, task).await?;
+                insert_events(&mut tx, events, task.updated_at).await?;
+                self.notify_outbox(&mut tx).await?;
+                tx.commit().await.map_err(db_err)?;
+                self.after_commit(!events.is_empty(), false);
+                Ok(())
+            }
+
+            async fn delete_task(&self, owner: todo_domain::UserId, id: todo_domain::TaskId, events: &[todo_events::Event]) -> $crate::Result<()> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let done = sqlx::query("DELETE FROM tasks WHERE id = $1 AND owner = $2")
+                    .bind(id.as_uuid())
+                    .bind(owner.as_uuid())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                if done.rows_affected() != 1 {
+                    return Err($crate::Error::NotFound);
+                }
+                Self::unindex_task(&mut tx, id.as_uuid()).await?;
+                insert_events(&mut tx, events, chrono::Utc::now()).await?;
+                self.notify_outbox(&mut tx).await?;
+                tx.commit().await.map_err(db_err)?;
+                self.after_commit(!events.is_empty(), false);
+                Ok(())
+            }
+
+            async fn create_next_instance(
+                &self,
+                consumer: &str,
+                event_id: uuid::Uuid,
+                task: &todo_domain::Task,
+                reminders: &[todo_domain::Reminder],
+                events: &[todo_events::Event],
+            ) -> $crate::Result<$crate::Applied> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let marked = sqlx::query(
+                    "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (consumer, event_id) DO NOTHING",
+                )
+                .bind(consumer)
+                .bind(event_id)
+                .bind(chrono::Utc::now())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                if marked.rows_affected() == 0 {
+                    return Ok($crate::Applied::AlreadyApplied);
+                }
+                insert_task(&mut tx, task).await?;
+                Self::index_task(&mut tx, task).await?;
+                for r in reminders {
+                    insert_reminder(&mut tx, r).await?;
+                }
+                insert_events(&mut tx, events, task.created_at).await?;
+                self.notify_outbox(&mut tx).await?;
+                if !reminders.is_empty() {
+                    self.notify_reminders(&mut tx).await?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                self.after_commit(!events.is_empty(), !reminders.is_empty());
+                Ok($crate::Applied::Applied)
+            }
+
+            async fn create_reminder(&self, reminder: &todo_domain::Reminder) -> $crate::Result<()> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                insert_reminder(&mut tx, reminder).await?;
+                self.notify_reminders(&mut tx).await?;
+                tx.commit().await.map_err(db_err)?;
+                self.after_commit(false, true);
+                Ok(())
+            }
+
+            async fn list_reminders(&self, owner: todo_domain::UserId, task: todo_domain::TaskId) -> $crate::Result<Vec<todo_domain::Reminder>> {
+                let sql = format!("SELECT {REMINDER_COLUMNS} FROM reminders WHERE task_id = $1 AND owner = $2 ORDER BY remind_ms, id");
+                let rows = sqlx::query(&sql).bind(task.as_uuid()).bind(owner.as_uuid()).fetch_all(&self.pool).await.map_err(db_err)?;
+                rows.iter().map(read_reminder).collect()
+            }
+
+            async fn cancel_reminder(&self, owner: todo_domain::UserId, id: todo_domain::ReminderId) -> $crate::Result<todo_domain::Reminder> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let owned = sqlx::query("SELECT id FROM reminders WHERE id = $1 AND owner = $2")
+                    .bind(id.as_uuid()).bind(owner.as_uuid())
+                    .fetch_optional(&mut *tx).await.map_err(db_err)?;
+                if owned.is_none() {
+                    return Err($crate::Error::NotFound);
+                }
+                let reminder = apply_transition(&mut tx, id.as_uuid(), &todo_domain::ReminderInput::Suppress, chrono::Utc::now())
+                    .await?
+                    .ok_or($crate::Error::NotFound)?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(reminder)
+            }
+
+            async fn cancel_pending_reminders(&self, owner: todo_domain::UserId, task: todo_domain::TaskId, _now: chrono::DateTime<chrono::Utc>) -> $crate::Result<u64> {
+                let done = sqlx::query("UPDATE reminders SET status = 'CANCELLED' WHERE task_id = $1 AND owner = $2 AND status = 'PENDING'")
+                    .bind(task.as_uuid())
+                    .bind(owner.as_uuid())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn transition_reminder(&self, id: todo_domain::ReminderId, input: &todo_domain::ReminderInput, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<todo_domain::Reminder> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let reminder = apply_transition(&mut tx, id.as_uuid(), input, now).await?.ok_or($crate::Error::NotFound)?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(reminder)
+            }
+
+            async fn claim_due_reminders(&self, now: chrono::DateTime<chrono::Utc>, limit: u32, lease: std::time::Duration) -> $crate::Result<Vec<$crate::ReminderClaim>> {
+                let token = uuid::Uuid::new_v4();
+                let now_ms = now.timestamp_millis();
+                let until = now_ms + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+                let ids = self.claim_due(now_ms, until, token, i64::from(limit)).await?;
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let sql = format!(
+                        "SELECT r.id, r.task_id, r.owner, r.lead_seconds, r.remind_at, r.status, r.fired_at, r.created_at, \
+                         t.title AS task_title, t.due_date AS task_due FROM reminders r LEFT JOIN tasks t ON t.id = r.task_id \
+                         WHERE r.id = $1"
+                    );
+                    let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await.map_err(db_err)? else { continue };
+                    let reminder = read_reminder(&row)?;
+                    let title: Option<String> = row.try_get("task_title").map_err(db_err)?;
+                    let due: Option<chrono::NaiveDate> = row.try_get("task_due").map_err(db_err)?;
+                    out.push($crate::ReminderClaim {
+                        reminder,
+                        task_title: title.unwrap_or_default(),
+                        due_date: due,
+                        lease_token: token,
+                    });
+                }
+                Ok(out)
+            }
+
+            async fn fire_reminder(&self, id: todo_domain::ReminderId, lease_token: uuid::Uuid, event: &todo_events::Event, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<bool> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let done = sqlx::query("UPDATE reminders SET emitted = 1, fired_at = $1 WHERE id = $2 AND claim_token = $3 AND emitted = 0")
+                    .bind(now)
+                    .bind(id.as_uuid())
+                    .bind(lease_token)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                if done.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                insert_events(&mut tx, std::slice::from_ref(event), now).await?;
+                self.notify_outbox(&mut tx).await?;
+                tx.commit().await.map_err(db_err)?;
+                self.after_commit(true, false);
+                Ok(true)
+            }
+
+            async fn next_reminder_at(&self) -> $crate::Result<Option<chrono::DateTime<chrono::Utc>>> {
+                let row = sqlx::query("SELECT MIN(remind_ms) AS next FROM reminders WHERE status = 'PENDING' AND emitted = 0")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                let ms: Option<i64> = row.try_get("next").map_err(db_err)?;
+                Ok(ms.and_then(chrono::DateTime::from_timestamp_millis))
+            }
+
+            async fn wait_for_reminders(&self, timeout: std::time::Duration) {
+                let _ = tokio::time::timeout(timeout, self.reminder_waiter()).await;
+            }
+
+            async fn record_audit(&self, event: &todo_events::Event, recorded_at: chrono::DateTime<chrono::Utc>) -> $crate::Result<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO audit_log (event_id, owner, event_type, task_id, payload, occurred_at, recorded_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
+                )
+                .bind(event.id())
+                .bind(event.data().user_id())
+                .bind(event.event_type().as_str())
+                .bind(event.data().task_id())
+                .bind(event.to_json())
+                .bind(event.time())
+                .bind(recorded_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn list_audit(&self, owner: todo_domain::UserId, limit: u32, cursor: Option<&str>) -> $crate::Result<$crate::AuditPage> {
+                let before = match cursor {
+                    Some(c) => c.parse::<i64>().map_err(|_| $crate::Error::InvalidCursor)?,
+                    None => i64::MAX,
+                };
+                let limit = i64::from(limit.clamp(1, 500));
+                let rows = sqlx::query(
+                    "SELECT seq, event_id, event_type, task_id, payload, occurred_at, recorded_at FROM audit_log \
+                     WHERE owner = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
+                )
+                .bind(owner.as_uuid())
+                .bind(before)
+                .bind(limit + 1)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                let mut items = Vec::with_capacity(rows.len());
+                let mut last_seq = None;
+                for row in rows.iter().take(limit as usize) {
+                    let payload: String = row.try_get("payload").map_err(db_err)?;
+                    last_seq = Some(row.try_get::<i64, _>("seq").map_err(db_err)?);
+                    items.push($crate::AuditEntry {
+                        event_id: row.try_get("event_id").map_err(db_err)?,
+                        event_type: row.try_get("event_type").map_err(db_err)?,
+                        task_id: row.try_get("task_id").map_err(db_err)?,
+                        payload: serde_json::from_str(&payload).map_err(|e| $crate::Error::Corrupt(format!("audit payload: {e}")))?,
+                        occurred_at: row.try_get("occurred_at").map_err(db_err)?,
+                        recorded_at: row.try_get("recorded_at").map_err(db_err)?,
+                    });
+                }
+                let next_cursor = if rows.len() as i64 > limit { last_seq.map(|s| s.to_string()) } else { None };
+                Ok($crate::AuditPage { items, next_cursor })
+            }
+
+            async fn unpublished_outbox(&self, limit: usize) -> $crate::Result<Vec<$crate::OutboxRecord>> {
+                let rows = sqlx::query(
+                    "SELECT seq, event_id, topic, key, headers, payload, created_at FROM outbox \
+                     WHERE published_at IS NULL ORDER BY seq LIMIT $1",
+                )
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter().map(read_outbox).collect()
+            }
+
+            async fn mark_published(&self, seqs: &[i64], now: chrono::DateTime<chrono::Utc>) -> $crate::Result<()> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                for seq in seqs {
+                    sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = $2")
+                        .bind(now)
+                        .bind(*seq)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                Ok(())
+            }
+
+            async fn outbox_backlog(&self) -> $crate::Result<i64> {
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE published_at IS NULL")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                row.try_get::<i64, _>("n").map_err(db_err)
+            }
+
+            async fn prune_outbox(&self, before: chrono::DateTime<chrono::Utc>) -> $crate::Result<u64> {
+                let done = sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1")
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn wait_for_outbox(&self, timeout: std::time::Duration) {
+                let _ = tokio::time::timeout(timeout, self.outbox_waiter()).await;
+            }
+
+            async fn outbox_after(&self, topic: &str, after: i64, limit: usize) -> $crate::Result<Vec<$crate::OutboxRecord>> {
+                let rows = sqlx::query(
+                    "SELECT seq, event_id, topic, key, headers, payload, created_at FROM outbox \
+                     WHERE topic = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                )
+                .bind(topic)
+                .bind(after)
+                .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_err)?;
+                rows.iter().map(read_outbox).collect()
+            }
+
+            async fn outbox_bounds(&self, topic: &str) -> $crate::Result<(i64, i64)> {
+                let row = sqlx::query("SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM outbox WHERE topic = $1")
+                    .bind(topic)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                let lo: Option<i64> = row.try_get("lo").map_err(db_err)?;
+                let hi: Option<i64> = row.try_get("hi").map_err(db_err)?;
+                Ok((lo.unwrap_or(0), hi.unwrap_or(0)))
+            }
+
+            async fn append_outbox(&self, records: &[$crate::NewOutboxRecord]) -> $crate::Result<Vec<i64>> {
+                let now = chrono::Utc::now();
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut seqs = Vec::with_capacity(records.len());
+                for r in records {
+                    let event_id = todo_events::binding::decode(&r.headers, &r.payload).ok().map(|e| e.id());
+                    let row = sqlx::query(
+                        "INSERT INTO outbox (event_id, topic, key, headers, payload, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
+                    )
+                    .bind(event_id)
+                    .bind(&r.topic)
+                    .bind(&r.key)
+                    .bind(rows::headers_to_json(&r.headers))
+                    .bind(&r.payload)
+                    .bind(now)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    seqs.push(row.try_get::<i64, _>("seq").map_err(db_err)?);
+                }
+                self.notify_outbox(&mut tx).await?;
+                tx.commit().await.map_err(db_err)?;
+                self.after_commit(true, false);
+                Ok(seqs)
+            }
+
+            async fn cursor(&self, consumer: &str) -> $crate::Result<i64> {
+                let row = sqlx::query("SELECT seq FROM consumer_cursors WHERE consumer = $1")
+                    .bind(consumer)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                match row {
+                    Some(r) => r.try_get::<i64, _>("seq").map_err(db_err),
+                    None => Ok(0),
+                }
+            }
+
+            async fn set_cursor(&self, consumer: &str, seq: i64) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO consumer_cursors (consumer, seq, updated_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
+                )
+                .bind(consumer)
+                .bind(seq)
+                .bind(chrono::Utc::now())
+                .execute(&self.pool)
+                .await
+                .map_err(db_err)?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_store;

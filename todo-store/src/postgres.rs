@@ -1,0 +1,194 @@
+//! The PostgreSQL adapter: the distributed mode's database.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
+use tokio::sync::Notify;
+
+use crate::Result;
+
+const OUTBOX_CHANNEL: &str = "todo_outbox";
+const REMINDER_CHANNEL: &str = "todo_reminders";
+
+/// How to reach PostgreSQL.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PgConfig {
+    url: String,
+    /// Pool size.
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before [`Error::Unavailable`](crate::Error::Unavailable).
+    pub acquire_timeout: Duration,
+}
+
+impl std::fmt::Debug for PgConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgConfig").field("max_connections", &self.max_connections).finish_non_exhaustive()
+    }
+}
+
+impl PgConfig {
+    /// A configuration for `url` (`postgres://user:password@host:5432/db`).
+    pub fn new(url: impl Into<String>) -> Self {
+        PgConfig { url: url.into(), max_connections: 16, acquire_timeout: Duration::from_secs(3) }
+    }
+
+    /// Sets the pool size.
+    #[must_use]
+    pub fn with_max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+}
+
+/// The PostgreSQL store: full-text search, `FOR UPDATE SKIP LOCKED` claims with leases, `LISTEN/NOTIFY` wake-ups.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pub(crate) pool: PgPool,
+    outbox: Arc<Notify>,
+    reminders: Arc<Notify>,
+}
+
+impl PgStore {
+    /// Connects the pool and starts listening for commits of other processes.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`](crate::Error::Unavailable) when the server cannot be reached.
+    pub async fn connect(config: &PgConfig) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(config.acquire_timeout)
+            .connect(&config.url)
+            .await
+            .map_err(db_err)?;
+        let store = PgStore { pool, outbox: Arc::new(Notify::new()), reminders: Arc::new(Notify::new()) };
+        store.spawn_listener();
+        Ok(store)
+    }
+
+    /// Forwards `NOTIFY`s of other processes to local waiters, reconnecting after outages.
+    fn spawn_listener(&self) {
+        let pool = self.pool.clone();
+        let (outbox, reminders) = (Arc::downgrade(&self.outbox), Arc::downgrade(&self.reminders));
+        tokio::spawn(async move {
+            loop {
+                if outbox.strong_count() == 0 {
+                    return;
+                }
+                let mut listener = match PgListener::connect_with(&pool).await {
+                    Ok(l) => l,
+                    Err(_) => {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                };
+                if listener.listen_all([OUTBOX_CHANNEL, REMINDER_CHANNEL]).await.is_err() {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                loop {
+                    match tokio::time::timeout(Duration::from_secs(5), listener.try_recv()).await {
+                        Ok(Ok(Some(n))) => {
+                            let target = if n.channel() == OUTBOX_CHANNEL { &outbox } else { &reminders };
+                            match target.upgrade() {
+                                Some(notify) => notify.notify_waiters(),
+                                None => return,
+                            }
+                        }
+                        // The connection was lost (notifications may be missed): wake everyone and reconnect.
+                        Ok(Ok(None)) => {
+                            for w in [&outbox, &reminders] {
+                                if let Some(n) = w.upgrade() {
+                                    n.notify_waiters();
+                                }
+                            }
+                        }
+                        Ok(Err(_)) => break,
+                        Err(_) => {
+                            if outbox.strong_count() == 0 {
+                                return;
+                            }
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+    }
+
+    async fn run_migrations(&self) -> Result<()> {
+        sqlx::migrate!("migrations/postgres")
+            .run(&self.pool)
+            .await
+            .map_err(|e| match e {
+                sqlx::migrate::MigrateError::Execute(inner) => db_err(inner),
+                other => crate::Error::Backend { backend: "postgres", source: Box::new(other) },
+            })
+    }
+
+    fn search_clause(param: &str) -> String {
+        format!("search @@ to_tsquery('simple', {param})")
+    }
+
+    /// Terms are alphanumeric only (see `search_terms`), so joining them with `&` is a valid tsquery.
+    fn search_value(terms: &[String]) -> String {
+        terms.join(" & ")
+    }
+
+    async fn index_task(_conn: &mut sqlx::PgConnection, _task: &todo_domain::Task) -> Result<()> {
+        Ok(())
+    }
+
+    async fn unindex_task(_conn: &mut sqlx::PgConnection, _id: uuid::Uuid) -> Result<()> {
+        Ok(())
+    }
+
+    async fn notify_outbox(&self, conn: &mut sqlx::PgConnection) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, '')").bind(OUTBOX_CHANNEL).execute(&mut *conn).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn notify_reminders(&self, conn: &mut sqlx::PgConnection) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, '')").bind(REMINDER_CHANNEL).execute(&mut *conn).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    fn after_commit(&self, outbox: bool, reminders: bool) {
+        if outbox {
+            self.outbox.notify_waiters();
+        }
+        if reminders {
+            self.reminders.notify_waiters();
+        }
+    }
+
+    async fn outbox_waiter(&self) {
+        self.outbox.notified().await;
+    }
+
+    async fn reminder_waiter(&self) {
+        self.reminders.notified().await;
+    }
+
+    /// Claims with `FOR UPDATE SKIP LOCKED`: concurrent schedulers skip each other's rows instead of waiting, and
+    /// never claim the same reminder; an expired lease (crashed claimer) makes a row claimable again.
+    async fn claim_due(&self, now_ms: i64, until_ms: i64, token: uuid::Uuid, limit: i64) -> Result<Vec<uuid::Uuid>> {
+        let rows = sqlx::query(
+            "UPDATE reminders SET claimed_until = $1, claim_token = $2 WHERE id IN (SELECT id FROM reminders \
+             WHERE status = 'PENDING' AND emitted = 0 AND remind_ms <= $3 \
+             AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY remind_ms LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             RETURNING id",
+        )
+        .bind(until_ms)
+        .bind(token)
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(|r| r.try_get::<uuid::Uuid, _>("id").map_err(db_err)).collect()
+    }
+}
+
+crate::common::impl_store!(PgStore, Postgres, "postgres");

@@ -1,0 +1,162 @@
+//! The SQLite adapter: the embedded mode's database.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool};
+use tokio::sync::Notify;
+
+use crate::Result;
+
+/// Where the SQLite database lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteConfig {
+    location: Location,
+    /// Pool size (one writer at a time; readers in parallel under WAL).
+    pub max_connections: u32,
+    /// How long a writer waits for the lock before the operation fails.
+    pub busy_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Location {
+    File(PathBuf),
+    Memory(String),
+}
+
+impl SqliteConfig {
+    /// A database file (created when missing), in WAL mode.
+    pub fn file(path: impl AsRef<Path>) -> Self {
+        SqliteConfig {
+            location: Location::File(path.as_ref().to_path_buf()),
+            max_connections: 8,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// A private in-memory database (shared by the pool's connections, gone when the store is dropped).
+    pub fn memory() -> Self {
+        SqliteConfig {
+            location: Location::Memory(format!("todo-{}", uuid::Uuid::new_v4())),
+            max_connections: 4,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The SQLite store: WAL mode, FTS5 search, in-process wake-ups.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pub(crate) pool: SqlitePool,
+    outbox: Arc<Notify>,
+    reminders: Arc<Notify>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database. Call [`Store::migrate`](crate::Store::migrate) before use.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`](crate::Error::Unavailable) when the file cannot be opened.
+    pub async fn connect(config: &SqliteConfig) -> Result<Self> {
+        let options = match &config.location {
+            Location::File(path) => SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal),
+            Location::Memory(name) => SqliteConnectOptions::from_str(&format!("sqlite:file:{name}?mode=memory&cache=shared"))
+                .map_err(db_err)?,
+        }
+        .busy_timeout(config.busy_timeout)
+        .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(config.max_connections)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(db_err)?;
+        Ok(SqliteStore { pool, outbox: Arc::new(Notify::new()), reminders: Arc::new(Notify::new()) })
+    }
+
+    async fn run_migrations(&self) -> Result<()> {
+        sqlx::migrate!("migrations/sqlite")
+            .run(&self.pool)
+            .await
+            .map_err(|e| crate::Error::Backend { backend: "sqlite", source: Box::new(e) })
+    }
+
+    fn search_clause(param: &str) -> String {
+        format!("id IN (SELECT task_id FROM tasks_fts WHERE tasks_fts MATCH {param})")
+    }
+
+    /// Every term quoted (FTS5 string syntax), so user text is never query syntax; implicit AND.
+    fn search_value(terms: &[String]) -> String {
+        terms.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect::<Vec<_>>().join(" ")
+    }
+
+    async fn index_task(conn: &mut sqlx::SqliteConnection, task: &todo_domain::Task) -> Result<()> {
+        Self::unindex_task(conn, task.id.as_uuid()).await?;
+        sqlx::query("INSERT INTO tasks_fts (task_id, title, description) VALUES ($1, $2, $3)")
+            .bind(task.id.as_uuid())
+            .bind(task.title.as_str())
+            .bind(task.description.as_ref().map_or("", |d| d.as_str()))
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn unindex_task(conn: &mut sqlx::SqliteConnection, id: uuid::Uuid) -> Result<()> {
+        sqlx::query("DELETE FROM tasks_fts WHERE task_id = $1").bind(id).execute(&mut *conn).await.map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn notify_outbox(&self, _conn: &mut sqlx::SqliteConnection) -> Result<()> {
+        Ok(())
+    }
+
+    async fn notify_reminders(&self, _conn: &mut sqlx::SqliteConnection) -> Result<()> {
+        Ok(())
+    }
+
+    fn after_commit(&self, outbox: bool, reminders: bool) {
+        if outbox {
+            self.outbox.notify_waiters();
+        }
+        if reminders {
+            self.reminders.notify_waiters();
+        }
+    }
+
+    async fn outbox_waiter(&self) {
+        self.outbox.notified().await;
+    }
+
+    async fn reminder_waiter(&self) {
+        self.reminders.notified().await;
+    }
+
+    /// SQLite has a single writer: the UPDATE claims atomically.
+    async fn claim_due(&self, now_ms: i64, until_ms: i64, token: uuid::Uuid, limit: i64) -> Result<Vec<uuid::Uuid>> {
+        let rows = sqlx::query(
+            "UPDATE reminders SET claimed_until = $1, claim_token = $2 WHERE id IN (SELECT id FROM reminders \
+             WHERE status = 'PENDING' AND emitted = 0 AND remind_ms <= $3 \
+             AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY remind_ms LIMIT $4) RETURNING id",
+        )
+        .bind(until_ms)
+        .bind(token)
+        .bind(now_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(|r| r.try_get::<uuid::Uuid, _>("id").map_err(db_err)).collect()
+    }
+}
+
+crate::common::impl_store!(SqliteStore, Sqlite, "sqlite");
