@@ -45,22 +45,34 @@ impl Error {
         use sqlx::Error as E;
         match e {
             E::RowNotFound => Error::NotFound,
-            E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => Error::Unavailable(Box::new(e)),
+            E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
+                Error::Unavailable(Box::new(e))
+            }
             E::Database(ref db) => {
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
                 if db.is_unique_violation() {
                     Error::Conflict
-                } else if code.starts_with("08") || code == "57P01" || code == "57P02" || code == "57P03" {
+                } else if code.starts_with("08")
+                    || code == "57P01"
+                    || code == "57P02"
+                    || code == "57P03"
+                {
                     // connection exceptions, administrator shutdown, crash shutdown, cannot connect now
                     Error::Unavailable(Box::new(e))
                 } else if backend == "sqlite" && (code == "5" || code == "6" || code == "517") {
                     // SQLITE_BUSY / SQLITE_LOCKED after the busy timeout
                     Error::Unavailable(Box::new(e))
                 } else {
-                    Error::Backend { backend, source: Box::new(e) }
+                    Error::Backend {
+                        backend,
+                        source: Box::new(e),
+                    }
                 }
             }
-            other => Error::Backend { backend, source: Box::new(other) },
+            other => Error::Backend {
+                backend,
+                source: Box::new(other),
+            },
         }
     }
 }

@@ -38,7 +38,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
-use todo_domain::{Priority, Reminder, ReminderId, ReminderInput, Task, TaskId, TaskStatus, UserId};
+use todo_domain::{
+    Priority, Reminder, ReminderId, ReminderInput, Task, TaskId, TaskStatus, UserId,
+};
 use todo_events::Event;
 use uuid::Uuid;
 
@@ -250,14 +252,20 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`Error::Conflict`] when the id exists.
-    async fn create_task(&self, task: &Task, reminders: &[Reminder], events: &[Event]) -> Result<()>;
+    async fn create_task(
+        &self,
+        task: &Task,
+        reminders: &[Reminder],
+        events: &[Event],
+    ) -> Result<()>;
 
     /// Replaces a task whose stored version is `expected_version` (the task's new version is `task.version`), and
     /// writes its events, in one transaction.
     ///
     /// # Errors
     /// [`Error::NotFound`] when the owner has no such task; [`Error::Conflict`] when the stored version differs.
-    async fn update_task(&self, task: &Task, expected_version: i64, events: &[Event]) -> Result<()>;
+    async fn update_task(&self, task: &Task, expected_version: i64, events: &[Event])
+    -> Result<()>;
 
     /// Deletes a task and writes its events in one transaction. Its reminders stay for the suppression consumer
     /// to cancel.
@@ -304,27 +312,48 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// # Errors
     /// Backend errors.
-    async fn cancel_pending_reminders(&self, owner: UserId, task: TaskId, now: DateTime<Utc>) -> Result<u64>;
+    async fn cancel_pending_reminders(
+        &self,
+        owner: UserId,
+        task: TaskId,
+        now: DateTime<Utc>,
+    ) -> Result<u64>;
 
     /// Applies a state-machine input to a reminder (monotonic: terminal states absorb) and returns it.
     ///
     /// # Errors
     /// [`Error::NotFound`].
-    async fn transition_reminder(&self, id: ReminderId, input: &ReminderInput, now: DateTime<Utc>) -> Result<Reminder>;
+    async fn transition_reminder(
+        &self,
+        id: ReminderId,
+        input: &ReminderInput,
+        now: DateTime<Utc>,
+    ) -> Result<Reminder>;
 
     /// Claims up to `limit` pending, not yet fired reminders due at `now`, for `lease`. A claim whose lease
     /// expired (its claimer crashed) is claimed again. Two claimers never hold the same reminder.
     ///
     /// # Errors
     /// Backend errors.
-    async fn claim_due_reminders(&self, now: DateTime<Utc>, limit: u32, lease: Duration) -> Result<Vec<ReminderClaim>>;
+    async fn claim_due_reminders(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<ReminderClaim>>;
 
     /// Marks a claimed reminder fired and writes its trigger event, in one transaction; false when the claim
     /// was lost (lease expired and another claimer fired it).
     ///
     /// # Errors
     /// Backend errors.
-    async fn fire_reminder(&self, id: ReminderId, lease_token: Uuid, event: &Event, now: DateTime<Utc>) -> Result<bool>;
+    async fn fire_reminder(
+        &self,
+        id: ReminderId,
+        lease_token: Uuid,
+        event: &Event,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
 
     /// The earliest `remind_at` of a pending reminder not yet fired.
     ///
@@ -347,7 +376,12 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`Error::InvalidCursor`].
-    async fn list_audit(&self, owner: UserId, limit: u32, cursor: Option<&str>) -> Result<AuditPage>;
+    async fn list_audit(
+        &self,
+        owner: UserId,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<AuditPage>;
 
     // --- outbox --------------------------------------------------------------------------------------------
 
@@ -382,7 +416,12 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// # Errors
     /// Backend errors.
-    async fn outbox_after(&self, topic: &str, after: i64, limit: usize) -> Result<Vec<OutboxRecord>>;
+    async fn outbox_after(
+        &self,
+        topic: &str,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<OutboxRecord>>;
 
     /// Lowest and highest sequence of `topic` (`(0, 0)` when empty).
     ///

@@ -24,14 +24,20 @@ pub struct PgConfig {
 
 impl std::fmt::Debug for PgConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgConfig").field("max_connections", &self.max_connections).finish_non_exhaustive()
+        f.debug_struct("PgConfig")
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
     }
 }
 
 impl PgConfig {
     /// A configuration for `url` (`postgres://user:password@host:5432/db`).
     pub fn new(url: impl Into<String>) -> Self {
-        PgConfig { url: url.into(), max_connections: 16, acquire_timeout: Duration::from_secs(3) }
+        PgConfig {
+            url: url.into(),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(3),
+        }
     }
 
     /// Sets the pool size.
@@ -62,7 +68,11 @@ impl PgStore {
             .connect(&config.url)
             .await
             .map_err(db_err)?;
-        let store = PgStore { pool, outbox: Arc::new(Notify::new()), reminders: Arc::new(Notify::new()) };
+        let store = PgStore {
+            pool,
+            outbox: Arc::new(Notify::new()),
+            reminders: Arc::new(Notify::new()),
+        };
         store.spawn_listener();
         Ok(store)
     }
@@ -70,7 +80,10 @@ impl PgStore {
     /// Forwards `NOTIFY`s of other processes to local waiters, reconnecting after outages.
     fn spawn_listener(&self) {
         let pool = self.pool.clone();
-        let (outbox, reminders) = (Arc::downgrade(&self.outbox), Arc::downgrade(&self.reminders));
+        let (outbox, reminders) = (
+            Arc::downgrade(&self.outbox),
+            Arc::downgrade(&self.reminders),
+        );
         tokio::spawn(async move {
             loop {
                 if outbox.strong_count() == 0 {
@@ -83,14 +96,22 @@ impl PgStore {
                         continue;
                     }
                 };
-                if listener.listen_all([OUTBOX_CHANNEL, REMINDER_CHANNEL]).await.is_err() {
+                if listener
+                    .listen_all([OUTBOX_CHANNEL, REMINDER_CHANNEL])
+                    .await
+                    .is_err()
+                {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
                 loop {
                     match tokio::time::timeout(Duration::from_secs(5), listener.try_recv()).await {
                         Ok(Ok(Some(n))) => {
-                            let target = if n.channel() == OUTBOX_CHANNEL { &outbox } else { &reminders };
+                            let target = if n.channel() == OUTBOX_CHANNEL {
+                                &outbox
+                            } else {
+                                &reminders
+                            };
                             match target.upgrade() {
                                 Some(notify) => notify.notify_waiters(),
                                 None => return,
@@ -123,7 +144,10 @@ impl PgStore {
             .await
             .map_err(|e| match e {
                 sqlx::migrate::MigrateError::Execute(inner) => db_err(inner),
-                other => crate::Error::Backend { backend: "postgres", source: Box::new(other) },
+                other => crate::Error::Backend {
+                    backend: "postgres",
+                    source: Box::new(other),
+                },
             })
     }
 
@@ -145,12 +169,20 @@ impl PgStore {
     }
 
     async fn notify_outbox(&self, conn: &mut sqlx::PgConnection) -> Result<()> {
-        sqlx::query("SELECT pg_notify($1, '')").bind(OUTBOX_CHANNEL).execute(&mut *conn).await.map_err(db_err)?;
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(OUTBOX_CHANNEL)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
     async fn notify_reminders(&self, conn: &mut sqlx::PgConnection) -> Result<()> {
-        sqlx::query("SELECT pg_notify($1, '')").bind(REMINDER_CHANNEL).execute(&mut *conn).await.map_err(db_err)?;
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(REMINDER_CHANNEL)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
@@ -173,7 +205,13 @@ impl PgStore {
 
     /// Claims with `FOR UPDATE SKIP LOCKED`: concurrent schedulers skip each other's rows instead of waiting, and
     /// never claim the same reminder; an expired lease (crashed claimer) makes a row claimable again.
-    async fn claim_due(&self, now_ms: i64, until_ms: i64, token: uuid::Uuid, limit: i64) -> Result<Vec<uuid::Uuid>> {
+    async fn claim_due(
+        &self,
+        now_ms: i64,
+        until_ms: i64,
+        token: uuid::Uuid,
+        limit: i64,
+    ) -> Result<Vec<uuid::Uuid>> {
         let rows = sqlx::query(
             "UPDATE reminders SET claimed_until = $1, claim_token = $2 WHERE id IN (SELECT id FROM reminders \
              WHERE status = 'PENDING' AND emitted = 0 AND remind_ms <= $3 \
@@ -187,7 +225,9 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        rows.iter().map(|r| r.try_get::<uuid::Uuid, _>("id").map_err(db_err)).collect()
+        rows.iter()
+            .map(|r| r.try_get::<uuid::Uuid, _>("id").map_err(db_err))
+            .collect()
     }
 }
 

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use todo_domain::{
-    Description, Due, LeadTime, Priority, Recurrence, Reminder, ReminderId, ReminderStatus, Series, Tags, Task,
-    TaskId, TaskStatus, TimeZone, Title, UserId,
+    Description, Due, LeadTime, Priority, Recurrence, Reminder, ReminderId, ReminderStatus, Series,
+    Tags, Task, TaskId, TaskStatus, TimeZone, Title, UserId,
 };
 use uuid::Uuid;
 
@@ -46,11 +46,20 @@ pub(crate) fn task_columns(t: &Task) -> TaskColumns {
         tags: serde_json::to_string(t.tags.as_slice()).unwrap_or_else(|_| "[]".into()),
         due_date: t.due.as_ref().map(|d| d.date),
         due_time: t.due.as_ref().and_then(|d| d.time),
-        time_zone: t.due.as_ref().map_or_else(|| "UTC".to_owned(), |d| d.zone.name().to_owned()),
-        due_ms: t.due.as_ref().map_or(i64::MAX, |d| d.instant().timestamp_millis()),
+        time_zone: t
+            .due
+            .as_ref()
+            .map_or_else(|| "UTC".to_owned(), |d| d.zone.name().to_owned()),
+        due_ms: t
+            .due
+            .as_ref()
+            .map_or(i64::MAX, |d| d.instant().timestamp_millis()),
         recurrence: t.recurrence.as_ref().map(ToString::to_string),
         series_id: t.series.as_ref().map(|s| s.id.as_uuid()),
-        series_index: t.series.as_ref().map(|s| i32::try_from(s.index).unwrap_or(i32::MAX)),
+        series_index: t
+            .series
+            .as_ref()
+            .map(|s| i32::try_from(s.index).unwrap_or(i32::MAX)),
         reminder_leads: serde_json::to_string(&leads).unwrap_or_else(|_| "[]".into()),
         status: t.status.as_str(),
         completed_at: t.completed_at,
@@ -69,19 +78,37 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn task_from(c: TaskColumns) -> Result<Task> {
     let tags: Vec<String> = serde_json::from_str(&c.tags).map_err(|e| corrupt("tags", e))?;
-    let leads: Vec<i64> = serde_json::from_str(&c.reminder_leads).map_err(|e| corrupt("reminder_leads", e))?;
+    let leads: Vec<i64> =
+        serde_json::from_str(&c.reminder_leads).map_err(|e| corrupt("reminder_leads", e))?;
     let zone = TimeZone::parse(&c.time_zone).map_err(|e| corrupt("time_zone", e))?;
     Ok(Task {
         id: TaskId::from_uuid(c.id),
         owner: UserId::from_uuid(c.owner),
         title: Title::parse(&c.title).map_err(|e| corrupt("title", e))?,
-        description: c.description.as_deref().map(Description::parse).transpose().map_err(|e| corrupt("description", e))?,
+        description: c
+            .description
+            .as_deref()
+            .map(Description::parse)
+            .transpose()
+            .map_err(|e| corrupt("description", e))?,
         priority: priority_from_rank(c.priority)?,
         tags: Tags::parse(&tags).map_err(|e| corrupt("tags", e))?,
-        due: c.due_date.map(|date| Due { date, time: c.due_time, zone }),
-        recurrence: c.recurrence.as_deref().map(Recurrence::parse).transpose().map_err(|e| corrupt("recurrence", e))?,
+        due: c.due_date.map(|date| Due {
+            date,
+            time: c.due_time,
+            zone,
+        }),
+        recurrence: c
+            .recurrence
+            .as_deref()
+            .map(Recurrence::parse)
+            .transpose()
+            .map_err(|e| corrupt("recurrence", e))?,
         series: match (c.series_id, c.series_index) {
-            (Some(id), Some(index)) => Some(Series { id: TaskId::from_uuid(id), index: u32::try_from(index).unwrap_or(0) }),
+            (Some(id), Some(index)) => Some(Series {
+                id: TaskId::from_uuid(id),
+                index: u32::try_from(index).unwrap_or(0),
+            }),
             _ => None,
         },
         reminder_leads: leads
@@ -106,7 +133,10 @@ pub(crate) fn status_from(s: &str) -> Result<&'static str> {
 }
 
 pub(crate) fn priority_from_rank(rank: i32) -> Result<Priority> {
-    Priority::ALL.into_iter().find(|p| i32::from(p.rank()) == rank).ok_or_else(|| corrupt("priority", rank))
+    Priority::ALL
+        .into_iter()
+        .find(|p| i32::from(p.rank()) == rank)
+        .ok_or_else(|| corrupt("priority", rank))
 }
 
 /// A reminder as columns.
@@ -126,9 +156,16 @@ pub(crate) fn reminder_from(c: ReminderColumns) -> Result<Reminder> {
         id: ReminderId::from_uuid(c.id),
         task_id: TaskId::from_uuid(c.task_id),
         owner: UserId::from_uuid(c.owner),
-        lead: c.lead_seconds.map(LeadTime::from_seconds).transpose().map_err(|e| corrupt("lead_seconds", e))?,
+        lead: c
+            .lead_seconds
+            .map(LeadTime::from_seconds)
+            .transpose()
+            .map_err(|e| corrupt("lead_seconds", e))?,
         remind_at: c.remind_at,
-        status: c.status.parse::<ReminderStatus>().map_err(|e| corrupt("status", e))?,
+        status: c
+            .status
+            .parse::<ReminderStatus>()
+            .map_err(|e| corrupt("status", e))?,
         fired_at: c.fired_at,
         created_at: c.created_at,
     })
@@ -136,19 +173,25 @@ pub(crate) fn reminder_from(c: ReminderColumns) -> Result<Reminder> {
 
 /// Headers as a JSON array of `[name, hex value]`.
 pub(crate) fn headers_to_json(headers: &[(String, Vec<u8>)]) -> String {
-    let pairs: Vec<(&str, String)> =
-        headers.iter().map(|(k, v)| (k.as_str(), v.iter().map(|b| format!("{b:02x}")).collect())).collect();
+    let pairs: Vec<(&str, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.iter().map(|b| format!("{b:02x}")).collect()))
+        .collect();
     serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
 }
 
 pub(crate) fn headers_from_json(json: &str) -> Result<Vec<(String, Vec<u8>)>> {
-    let pairs: Vec<(String, String)> = serde_json::from_str(json).map_err(|e| corrupt("headers", e))?;
+    let pairs: Vec<(String, String)> =
+        serde_json::from_str(json).map_err(|e| corrupt("headers", e))?;
     pairs
         .into_iter()
         .map(|(k, hex)| {
             let bytes = (0..hex.len())
                 .step_by(2)
-                .map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+                .map(|i| {
+                    hex.get(i..i + 2)
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                })
                 .collect::<Option<Vec<u8>>>()
                 .ok_or_else(|| corrupt("headers", &k))?;
             Ok((k, bytes))
@@ -182,7 +225,11 @@ pub(crate) fn sort_name(sort: TaskSort, descending: bool) -> String {
 }
 
 pub(crate) fn encode_cursor(c: &Cursor) -> String {
-    serde_json::to_vec(c).unwrap_or_default().iter().map(|b| format!("{b:02x}")).collect()
+    serde_json::to_vec(c)
+        .unwrap_or_default()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub(crate) fn decode_cursor(s: &str, expected_sort: &str) -> Result<Cursor> {
@@ -210,10 +257,19 @@ pub(crate) fn cursor_of(task: &Task, sort: TaskSort, descending: bool) -> String
         TaskSort::Created => (Some(c.created_ms), None),
         TaskSort::Title => (None, Some(c.title_key)),
     };
-    encode_cursor(&Cursor { s: sort_name(sort, descending), n, t, id: c.id })
+    encode_cursor(&Cursor {
+        s: sort_name(sort, descending),
+        n,
+        t,
+        id: c.id,
+    })
 }
 
 /// Words of a search, for FTS5 MATCH (each quoted, so user text is never query syntax) or tsquery.
 pub(crate) fn search_terms(q: &str) -> Vec<String> {
-    q.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).take(16).map(str::to_lowercase).collect()
+    q.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .take(16)
+        .map(str::to_lowercase)
+        .collect()
 }

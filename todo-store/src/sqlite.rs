@@ -67,8 +67,10 @@ impl SqliteStore {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal),
-            Location::Memory(name) => SqliteConnectOptions::from_str(&format!("sqlite:file:{name}?mode=memory&cache=shared"))
-                .map_err(db_err)?,
+            Location::Memory(name) => SqliteConnectOptions::from_str(&format!(
+                "sqlite:file:{name}?mode=memory&cache=shared"
+            ))
+            .map_err(db_err)?,
         }
         .busy_timeout(config.busy_timeout)
         .foreign_keys(true);
@@ -80,14 +82,21 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        Ok(SqliteStore { pool, outbox: Arc::new(Notify::new()), reminders: Arc::new(Notify::new()) })
+        Ok(SqliteStore {
+            pool,
+            outbox: Arc::new(Notify::new()),
+            reminders: Arc::new(Notify::new()),
+        })
     }
 
     async fn run_migrations(&self) -> Result<()> {
         sqlx::migrate!("migrations/sqlite")
             .run(&self.pool)
             .await
-            .map_err(|e| crate::Error::Backend { backend: "sqlite", source: Box::new(e) })
+            .map_err(|e| crate::Error::Backend {
+                backend: "sqlite",
+                source: Box::new(e),
+            })
     }
 
     fn search_clause(param: &str) -> String {
@@ -96,7 +105,11 @@ impl SqliteStore {
 
     /// Every term quoted (FTS5 string syntax), so user text is never query syntax; implicit AND.
     fn search_value(terms: &[String]) -> String {
-        terms.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect::<Vec<_>>().join(" ")
+        terms
+            .iter()
+            .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     async fn index_task(conn: &mut sqlx::SqliteConnection, task: &todo_domain::Task) -> Result<()> {
@@ -112,7 +125,11 @@ impl SqliteStore {
     }
 
     async fn unindex_task(conn: &mut sqlx::SqliteConnection, id: uuid::Uuid) -> Result<()> {
-        sqlx::query("DELETE FROM tasks_fts WHERE task_id = $1").bind(id).execute(&mut *conn).await.map_err(db_err)?;
+        sqlx::query("DELETE FROM tasks_fts WHERE task_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 
@@ -142,7 +159,13 @@ impl SqliteStore {
     }
 
     /// SQLite has a single writer: the UPDATE claims atomically.
-    async fn claim_due(&self, now_ms: i64, until_ms: i64, token: uuid::Uuid, limit: i64) -> Result<Vec<uuid::Uuid>> {
+    async fn claim_due(
+        &self,
+        now_ms: i64,
+        until_ms: i64,
+        token: uuid::Uuid,
+        limit: i64,
+    ) -> Result<Vec<uuid::Uuid>> {
         let rows = sqlx::query(
             "UPDATE reminders SET claimed_until = $1, claim_token = $2 WHERE id IN (SELECT id FROM reminders \
              WHERE status = 'PENDING' AND emitted = 0 AND remind_ms <= $3 \
@@ -155,7 +178,9 @@ impl SqliteStore {
         .fetch_all(&self.pool)
         .await
         .map_err(db_err)?;
-        rows.iter().map(|r| r.try_get::<uuid::Uuid, _>("id").map_err(db_err)).collect()
+        rows.iter()
+            .map(|r| r.try_get::<uuid::Uuid, _>("id").map_err(db_err))
+            .collect()
     }
 }
 

@@ -1,0 +1,748 @@
+//! The behaviour suite every [`Store`] passes: one `pub async fn` per behaviour, taking the store as a trait
+//! object. Each function uses fresh random users and ids, so they can share one database.
+//!
+//! Run it from another crate's tests with the `testing` feature.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Duration as Span, NaiveDate, TimeZone as _, Utc};
+use todo_domain::{
+    Due, LeadTime, NewTask, Priority, Recurrence, Reminder, ReminderId, ReminderInput,
+    ReminderStatus, Tags, Task, TaskId, TaskPatch, TaskStatus, Title, UserId,
+};
+use todo_events::{Event, SOURCE_BACKEND};
+use uuid::Uuid;
+
+use crate::{Applied, Error, Store, TagMatch, TaskQuery, TaskSort};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0)
+        .single()
+        .unwrap_or_else(Utc::now)
+}
+
+fn new_task(owner: UserId, title: &str) -> Task {
+    let new = NewTask {
+        title: Title::parse(title).expect("title"),
+        description: None,
+        priority: Priority::Medium,
+        tags: Tags::empty(),
+        due: None,
+        recurrence: None,
+        reminder_leads: Vec::new(),
+    };
+    Task::create(TaskId::new(), owner, new, now())
+}
+
+fn created(task: &Task) -> Event {
+    Event::new(SOURCE_BACKEND, task.created_at, task.created_payload())
+}
+
+fn reminder(task: &Task, at: DateTime<Utc>) -> Reminder {
+    Reminder {
+        id: ReminderId::new(),
+        task_id: task.id,
+        owner: task.owner,
+        lead: None,
+        remind_at: at,
+        status: ReminderStatus::Pending,
+        fired_at: None,
+        created_at: now(),
+    }
+}
+
+fn user() -> UserId {
+    UserId::from_uuid(Uuid::new_v4())
+}
+
+/// A created task reads back equal, and another owner sees NotFound for every operation.
+pub async fn tasks_round_trip_and_are_scoped_by_owner(store: &dyn Store) {
+    let (alice, bob) = (user(), user());
+    let mut task = new_task(alice, "Buy groceries");
+    task.description = Some(todo_domain::Description::parse("Milk, eggs").expect("description"));
+    task.tags = Tags::parse(["home", "errands"]).expect("tags");
+    task.due = Some(Due::on(NaiveDate::from_ymd_opt(2030, 2, 10).expect("date")));
+    task.recurrence = Some(Recurrence::parse("weekly").expect("rule"));
+    task.reminder_leads = vec![LeadTime::parse("30min").expect("lead")];
+    store
+        .create_task(&task, &[], &[created(&task)])
+        .await
+        .expect("create");
+    assert_eq!(store.get_task(alice, task.id).await.expect("get"), task);
+    assert!(matches!(
+        store.get_task(bob, task.id).await,
+        Err(Error::NotFound)
+    ));
+    assert!(matches!(
+        store.delete_task(bob, task.id, &[]).await,
+        Err(Error::NotFound)
+    ));
+    let mut stolen = task.clone();
+    stolen.owner = bob;
+    stolen.version += 1;
+    assert!(matches!(
+        store.update_task(&stolen, task.version, &[]).await,
+        Err(Error::NotFound)
+    ));
+    let page = store
+        .list_tasks(bob, &TaskQuery::default())
+        .await
+        .expect("list");
+    assert!(page.items.is_empty());
+    store
+        .delete_task(alice, task.id, &[])
+        .await
+        .expect("delete");
+    assert!(matches!(
+        store.get_task(alice, task.id).await,
+        Err(Error::NotFound)
+    ));
+}
+
+/// An update with a stale version is a Conflict and changes nothing.
+pub async fn stale_version_is_a_conflict(store: &dyn Store) {
+    let owner = user();
+    let mut task = new_task(owner, "Write report");
+    store.create_task(&task, &[], &[]).await.expect("create");
+    let v1 = task.version;
+    task.apply(
+        TaskPatch {
+            title: Some(Title::parse("Write the report").expect("t")),
+            ..Default::default()
+        },
+        now(),
+    );
+    store
+        .update_task(&task, v1, &[])
+        .await
+        .expect("first update");
+    let mut stale = task.clone();
+    stale.title = Title::parse("Lost update").expect("t");
+    stale.version = v1 + 1;
+    assert!(matches!(
+        store.update_task(&stale, v1, &[]).await,
+        Err(Error::Conflict)
+    ));
+    assert_eq!(
+        store
+            .get_task(owner, task.id)
+            .await
+            .expect("get")
+            .title
+            .as_str(),
+        "Write the report"
+    );
+}
+
+/// Two concurrent completions of one task: exactly one wins, one task.completed is written.
+pub async fn concurrent_completions_complete_once(store: Arc<dyn Store>) {
+    let owner = user();
+    let task = new_task(owner, "Once");
+    store.create_task(&task, &[], &[]).await.expect("create");
+    let attempt = |store: Arc<dyn Store>, mut t: Task| async move {
+        let expected = t.version;
+        t.complete(now());
+        let event = Event::new(SOURCE_BACKEND, now(), t.completed_payload());
+        store.update_task(&t, expected, &[event]).await
+    };
+    let (a, b) = tokio::join!(
+        attempt(store.clone(), task.clone()),
+        attempt(store.clone(), task.clone())
+    );
+    let wins = [&a, &b].iter().filter(|r| r.is_ok()).count();
+    assert_eq!(wins, 1, "{a:?} {b:?}");
+    assert!([a, b].iter().any(|r| matches!(r, Err(Error::Conflict))));
+    assert_eq!(
+        store.get_task(owner, task.id).await.expect("get").status,
+        TaskStatus::Completed
+    );
+    let rows = store
+        .outbox_after("todo.task-events", 0, 100_000)
+        .await
+        .expect("outbox");
+    let completions = rows
+        .iter()
+        .filter_map(|r| todo_events::binding::decode(&r.headers, &r.payload).ok())
+        .filter(|e| {
+            e.data().task_id() == task.id.as_uuid()
+                && e.event_type() == todo_events::EventType::TaskCompleted
+        })
+        .count();
+    assert_eq!(completions, 1);
+}
+
+/// Outbox rows come back in commit order, are marked published, and cursors persist.
+pub async fn outbox_keeps_order_and_cursors(store: &dyn Store) {
+    let owner = user();
+    let before = store
+        .outbox_bounds("todo.task-events")
+        .await
+        .expect("bounds")
+        .1;
+    let tasks: Vec<Task> = (0..5)
+        .map(|i| new_task(owner, &format!("task {i}")))
+        .collect();
+    for t in &tasks {
+        store
+            .create_task(t, &[], &[created(t)])
+            .await
+            .expect("create");
+    }
+    let rows = store
+        .outbox_after("todo.task-events", before, 1000)
+        .await
+        .expect("after");
+    let ours: Vec<Uuid> = rows
+        .iter()
+        .filter_map(|r| todo_events::binding::decode(&r.headers, &r.payload).ok())
+        .filter(|e| e.data().user_id() == owner.as_uuid())
+        .map(|e| e.data().task_id())
+        .collect();
+    assert_eq!(
+        ours,
+        tasks.iter().map(|t| t.id.as_uuid()).collect::<Vec<_>>()
+    );
+    assert!(rows.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert!(
+        rows.iter()
+            .all(|r| r.key.as_deref() == Some(owner.to_string().as_bytes()))
+    );
+    let unpublished = store
+        .unpublished_outbox(100_000)
+        .await
+        .expect("unpublished");
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    assert!(seqs.iter().all(|s| unpublished.iter().any(|u| u.seq == *s)));
+    store.mark_published(&seqs, now()).await.expect("mark");
+    let unpublished = store
+        .unpublished_outbox(100_000)
+        .await
+        .expect("unpublished");
+    assert!(seqs.iter().all(|s| unpublished.iter().all(|u| u.seq != *s)));
+    let consumer = format!("group-{}", Uuid::new_v4());
+    assert_eq!(store.cursor(&consumer).await.expect("cursor"), 0);
+    store.set_cursor(&consumer, 42).await.expect("set");
+    store.set_cursor(&consumer, 43).await.expect("set");
+    assert_eq!(store.cursor(&consumer).await.expect("cursor"), 43);
+    let topic = format!("t-{}", Uuid::new_v4());
+    let appended = store
+        .append_outbox(&[crate::NewOutboxRecord {
+            topic: topic.clone(),
+            key: Some(b"k".to_vec()),
+            headers: vec![("dlq-error".into(), b"boom".to_vec())],
+            payload: b"not an event".to_vec(),
+        }])
+        .await
+        .expect("append");
+    let back = store.outbox_after(&topic, 0, 10).await.expect("after");
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].seq, appended[0]);
+    assert_eq!(
+        back[0].headers,
+        vec![("dlq-error".to_owned(), b"boom".to_vec())]
+    );
+}
+
+/// The recurrence effect commits once per completion event, however often it is applied.
+pub async fn next_instance_is_applied_once(store: &dyn Store) {
+    let owner = user();
+    let next = new_task(owner, "Next instance");
+    let event_id = Uuid::new_v4();
+    let first = store
+        .create_next_instance(
+            "recurrence-consumer",
+            event_id,
+            &next,
+            &[],
+            &[created(&next)],
+        )
+        .await;
+    assert_eq!(first.expect("first"), Applied::Applied);
+    let mut other = new_task(owner, "Next instance");
+    other.id = TaskId::new();
+    let second = store
+        .create_next_instance(
+            "recurrence-consumer",
+            event_id,
+            &other,
+            &[],
+            &[created(&other)],
+        )
+        .await;
+    assert_eq!(second.expect("second"), Applied::AlreadyApplied);
+    assert!(matches!(
+        store.get_task(owner, other.id).await,
+        Err(Error::NotFound)
+    ));
+    let page = store
+        .list_tasks(owner, &TaskQuery::default())
+        .await
+        .expect("list");
+    assert_eq!(page.items.len(), 1);
+}
+
+/// The audit log inserts an event once and pages newest first.
+pub async fn audit_is_insert_if_absent_and_paged(store: &dyn Store) {
+    let owner = user();
+    let tasks: Vec<Task> = (0..5)
+        .map(|i| new_task(owner, &format!("audited {i}")))
+        .collect();
+    let events: Vec<Event> = tasks.iter().map(created).collect();
+    for e in &events {
+        assert!(store.record_audit(e, now()).await.expect("insert"));
+        assert!(!store.record_audit(e, now()).await.expect("again"));
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list_audit(owner, 2, cursor.as_deref())
+            .await
+            .expect("page");
+        seen.extend(page.items.iter().map(|e| e.event_id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let expected: Vec<Uuid> = events.iter().rev().map(Event::id).collect();
+    assert_eq!(seen, expected);
+    assert!(
+        store
+            .list_audit(user(), 10, None)
+            .await
+            .expect("other")
+            .items
+            .is_empty()
+    );
+    assert!(matches!(
+        store.list_audit(owner, 10, Some("nope")).await,
+        Err(Error::InvalidCursor)
+    ));
+}
+
+/// Two concurrent claimers never claim the same reminder; a fired reminder is never claimed again.
+pub async fn claimers_never_share_a_reminder(store: Arc<dyn Store>) {
+    let owner = user();
+    let task = new_task(owner, "Claimed");
+    let due = now() - Span::seconds(1);
+    let reminders: Vec<Reminder> = (0..20).map(|_| reminder(&task, due)).collect();
+    store
+        .create_task(&task, &reminders, &[])
+        .await
+        .expect("create");
+    let claim = |s: Arc<dyn Store>| async move {
+        s.claim_due_reminders(now(), 15, Duration::from_secs(60))
+            .await
+    };
+    let (a, b) = tokio::join!(claim(store.clone()), claim(store.clone()));
+    let (a, b) = (a.expect("a"), b.expect("b"));
+    let mine = |claims: &[crate::ReminderClaim]| -> Vec<ReminderId> {
+        claims
+            .iter()
+            .filter(|c| c.reminder.owner == owner)
+            .map(|c| c.reminder.id)
+            .collect()
+    };
+    let (ma, mb) = (mine(&a), mine(&b));
+    assert!(
+        ma.iter().all(|id| !mb.contains(id)),
+        "a reminder was claimed twice"
+    );
+    assert_eq!(ma.len() + mb.len(), 20);
+    for c in a
+        .iter()
+        .chain(b.iter())
+        .filter(|c| c.reminder.owner == owner)
+    {
+        assert_eq!(c.task_title, "Claimed");
+        let event = Event::new(
+            SOURCE_BACKEND,
+            now(),
+            todo_events::ReminderTriggered {
+                reminder_id: c.reminder.id.as_uuid(),
+                task_id: task.id.as_uuid(),
+                user_id: owner.as_uuid(),
+                task_title: c.task_title.clone(),
+                due_date: None,
+                remind_at: Some(c.reminder.remind_at),
+            },
+        );
+        assert!(
+            store
+                .fire_reminder(c.reminder.id, c.lease_token, &event, now())
+                .await
+                .expect("fire")
+        );
+        assert!(
+            !store
+                .fire_reminder(c.reminder.id, c.lease_token, &event, now())
+                .await
+                .expect("refire")
+        );
+    }
+    let later = now() + Span::hours(1);
+    let again = store
+        .claim_due_reminders(later, 100, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    assert!(
+        again.iter().all(|c| c.reminder.owner != owner),
+        "a fired reminder was claimed again"
+    );
+}
+
+/// A claim whose lease expired (its claimer crashed) is claimed again; the stale claimer cannot fire it.
+pub async fn expired_lease_is_claimed_again(store: &dyn Store) {
+    let owner = user();
+    let task = new_task(owner, "Lease");
+    let r = reminder(&task, now() - Span::seconds(5));
+    store
+        .create_task(&task, std::slice::from_ref(&r), &[])
+        .await
+        .expect("create");
+    let first = store
+        .claim_due_reminders(now(), 100, Duration::from_secs(10))
+        .await
+        .expect("claim");
+    let first = first
+        .into_iter()
+        .find(|c| c.reminder.id == r.id)
+        .expect("claimed");
+    let during = store
+        .claim_due_reminders(now() + Span::seconds(5), 100, Duration::from_secs(10))
+        .await
+        .expect("claim");
+    assert!(
+        during.iter().all(|c| c.reminder.id != r.id),
+        "claimed during its lease"
+    );
+    let after = store
+        .claim_due_reminders(now() + Span::seconds(11), 100, Duration::from_secs(10))
+        .await
+        .expect("claim");
+    let second = after
+        .into_iter()
+        .find(|c| c.reminder.id == r.id)
+        .expect("reclaimed after the lease");
+    let event = Event::new(
+        SOURCE_BACKEND,
+        now(),
+        todo_events::TaskDeleted {
+            task_id: task.id.as_uuid(),
+            user_id: owner.as_uuid(),
+            title: "x".into(),
+            deleted_at: now(),
+        },
+    );
+    assert!(
+        !store
+            .fire_reminder(r.id, first.lease_token, &event, now())
+            .await
+            .expect("stale")
+    );
+    assert!(
+        store
+            .fire_reminder(r.id, second.lease_token, &event, now())
+            .await
+            .expect("fire")
+    );
+}
+
+/// Reminder transitions are monotonic: terminal states absorb, in either order.
+pub async fn reminder_transitions_are_monotonic(store: &dyn Store) {
+    let owner = user();
+    let task = new_task(owner, "Transitions");
+    let (a, b) = (
+        reminder(&task, now() + Span::hours(1)),
+        reminder(&task, now() + Span::hours(2)),
+    );
+    store
+        .create_task(&task, &[a.clone(), b.clone()], &[])
+        .await
+        .expect("create");
+    let trigger = ReminderInput::Trigger {
+        task_active: true,
+        at: now(),
+    };
+    let t = store
+        .transition_reminder(a.id, &trigger, now())
+        .await
+        .expect("trigger");
+    assert_eq!(t.status, ReminderStatus::Triggered);
+    assert_eq!(
+        store
+            .cancel_pending_reminders(owner, task.id, now())
+            .await
+            .expect("cancel"),
+        1
+    );
+    let again = store
+        .transition_reminder(a.id, &ReminderInput::Suppress, now())
+        .await
+        .expect("suppress");
+    assert_eq!(again.status, ReminderStatus::Triggered);
+    let late = store
+        .transition_reminder(b.id, &trigger, now())
+        .await
+        .expect("late trigger");
+    assert_eq!(late.status, ReminderStatus::Cancelled);
+    assert!(matches!(
+        store.cancel_reminder(user(), a.id).await,
+        Err(Error::NotFound)
+    ));
+    let listed = store.list_reminders(owner, task.id).await.expect("list");
+    assert_eq!(
+        listed.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [ReminderStatus::Triggered, ReminderStatus::Cancelled]
+    );
+}
+
+/// Filters, full-text search, sorts and cursor pages.
+pub async fn list_filters_search_and_pages(store: &dyn Store) {
+    let owner = user();
+    let specs = [
+        ("Buy milk", Priority::Low, vec!["home"], Some(1)),
+        (
+            "Write quarterly report",
+            Priority::Urgent,
+            vec!["work"],
+            Some(3),
+        ),
+        (
+            "Call the plumber",
+            Priority::High,
+            vec!["home", "repairs"],
+            None,
+        ),
+        (
+            "Plan 100% of the trip",
+            Priority::Medium,
+            vec!["travel_plans"],
+            Some(2),
+        ),
+    ];
+    for (title, priority, tags, due_day) in specs {
+        let mut t = new_task(owner, title);
+        t.priority = priority;
+        t.tags = Tags::parse(tags).expect("tags");
+        t.due = due_day.map(|d| Due::on(NaiveDate::from_ymd_opt(2030, 3, d).expect("date")));
+        store.create_task(&t, &[], &[]).await.expect("create");
+    }
+    let titles = |page: &crate::TaskPage| {
+        page.items
+            .iter()
+            .map(|t| t.title.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let q = TaskQuery {
+        sort: TaskSort::Priority,
+        descending: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        titles(&store.list_tasks(owner, &q).await.expect("priority"))[0],
+        "Write quarterly report"
+    );
+    let q = TaskQuery {
+        tags: vec!["home".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        store.list_tasks(owner, &q).await.expect("tags").items.len(),
+        2
+    );
+    let q = TaskQuery {
+        tags: vec!["home".into(), "repairs".into()],
+        tag_match: TagMatch::All,
+        ..Default::default()
+    };
+    assert_eq!(
+        titles(&store.list_tasks(owner, &q).await.expect("all")),
+        ["Call the plumber"]
+    );
+    let q = TaskQuery {
+        tags: vec!["travel%".into()],
+        ..Default::default()
+    };
+    assert!(
+        store
+            .list_tasks(owner, &q)
+            .await
+            .expect("wildcards are literal")
+            .items
+            .is_empty()
+    );
+    let q = TaskQuery {
+        search: Some("PLUMBER".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        titles(&store.list_tasks(owner, &q).await.expect("search")),
+        ["Call the plumber"]
+    );
+    let q = TaskQuery {
+        search: Some("\" OR 1=1; --".into()),
+        ..Default::default()
+    };
+    assert!(
+        store
+            .list_tasks(owner, &q)
+            .await
+            .expect("hostile search")
+            .items
+            .is_empty()
+    );
+    let q = TaskQuery {
+        sort: TaskSort::Due,
+        ..Default::default()
+    };
+    assert_eq!(
+        titles(&store.list_tasks(owner, &q).await.expect("due")),
+        [
+            "Buy milk",
+            "Plan 100% of the trip",
+            "Write quarterly report",
+            "Call the plumber"
+        ]
+    );
+    let from = NaiveDate::from_ymd_opt(2030, 3, 2);
+    let q = TaskQuery {
+        due_from: from,
+        sort: TaskSort::Due,
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_tasks(owner, &q)
+            .await
+            .expect("range")
+            .items
+            .len(),
+        2
+    );
+    let mut seen = Vec::new();
+    let mut q = TaskQuery {
+        sort: TaskSort::Title,
+        limit: 3,
+        ..Default::default()
+    };
+    loop {
+        let page = store.list_tasks(owner, &q).await.expect("page");
+        seen.extend(titles(&page));
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "Buy milk",
+            "Call the plumber",
+            "Plan 100% of the trip",
+            "Write quarterly report"
+        ]
+    );
+    let q = TaskQuery {
+        sort: TaskSort::Due,
+        cursor: Some("zz".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.list_tasks(owner, &q).await,
+        Err(Error::InvalidCursor)
+    ));
+}
+
+/// Runs every behaviour.
+pub async fn run_all(store: Arc<dyn Store>) {
+    tasks_round_trip_and_are_scoped_by_owner(store.as_ref()).await;
+    stale_version_is_a_conflict(store.as_ref()).await;
+    concurrent_completions_complete_once(store.clone()).await;
+    outbox_keeps_order_and_cursors(store.as_ref()).await;
+    next_instance_is_applied_once(store.as_ref()).await;
+    audit_is_insert_if_absent_and_paged(store.as_ref()).await;
+    claimers_never_share_a_reminder(store.clone()).await;
+    expired_lease_is_claimed_again(store.as_ref()).await;
+    reminder_transitions_are_monotonic(store.as_ref()).await;
+    list_filters_search_and_pages(store.as_ref()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite_in_memory_passes_the_contract() {
+        let store = crate::SqliteStore::connect(&crate::SqliteConfig::memory())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        run_all(Arc::new(store)).await;
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn sqlite_file_passes_the_contract() {
+        let dir = std::env::temp_dir().join(format!("todo-store-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let store = crate::SqliteStore::connect(&crate::SqliteConfig::file(dir.join("todo.db")))
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        store.migrate().await.expect("migrations are idempotent");
+        run_all(Arc::new(store)).await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A fresh PostgreSQL database per run, from `TODO_TEST_DATABASE_URL` (required under `CI=true`).
+    #[cfg(feature = "postgres")]
+    #[tokio::test]
+    async fn postgres_passes_the_contract() {
+        let Some(url) = server_url() else { return };
+        let name = format!("todo_contract_{}", Uuid::new_v4().simple());
+        let admin = sqlx::PgPool::connect(&url)
+            .await
+            .expect("connect to TODO_TEST_DATABASE_URL");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&admin)
+            .await
+            .expect("create database");
+        let db_url = match url.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("TODO_TEST_DATABASE_URL has no database path"),
+        };
+        let store = crate::PgStore::connect(&crate::PgConfig::new(db_url))
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        store.migrate().await.expect("migrations are idempotent");
+        run_all(Arc::new(store.clone())).await;
+        store.pool.close().await;
+        sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+            .execute(&admin)
+            .await
+            .expect("drop database");
+    }
+
+    #[cfg(feature = "postgres")]
+    fn server_url() -> Option<String> {
+        match std::env::var("TODO_TEST_DATABASE_URL") {
+            Ok(v) if !v.trim().is_empty() => Some(v),
+            _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+                panic!(
+                    "TODO_TEST_DATABASE_URL is not set: under CI=true PostgreSQL must be running"
+                )
+            }
+            _ => {
+                eprintln!(
+                    "\n*** SKIPPED: TODO_TEST_DATABASE_URL is not set; run `bash tests/run.sh` ***\n"
+                );
+                None
+            }
+        }
+    }
+}
