@@ -270,10 +270,10 @@ impl OutboxSubscription {
             }
             any = true;
             let mut inner = self.lock();
-            if let Some(last) = rows.last() {
-                if let Some(t) = inner.topics.get_mut(&topic) {
-                    t.fetched = t.fetched.max(last.seq);
-                }
+            if let Some(last) = rows.last()
+                && let Some(t) = inner.topics.get_mut(&topic)
+            {
+                t.fetched = t.fetched.max(last.seq);
             }
             inner.buffer.extend(rows.into_iter().map(delivery));
         }

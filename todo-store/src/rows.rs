@@ -233,7 +233,7 @@ pub(crate) fn encode_cursor(c: &Cursor) -> String {
 }
 
 pub(crate) fn decode_cursor(s: &str, expected_sort: &str) -> Result<Cursor> {
-    if s.len() % 2 != 0 || s.len() > 2048 {
+    if !s.len().is_multiple_of(2) || s.len() > 2048 {
         return Err(Error::InvalidCursor);
     }
     let bytes = (0..s.len())

@@ -97,10 +97,10 @@ fn inner_message(e: &dyn std::error::Error) -> String {
 /// serde's messages name the field as `` field `x` `` (missing, unknown) or as a path prefix (`x: invalid type`).
 fn field_of(message: &str) -> String {
     for marker in ["missing field `", "unknown field `"] {
-        if let Some(rest) = message.split(marker).nth(1) {
-            if let Some(name) = rest.split('`').next() {
-                return name.to_owned();
-            }
+        if let Some(rest) = message.split(marker).nth(1)
+            && let Some(name) = rest.split('`').next()
+        {
+            return name.to_owned();
         }
     }
     match message.split_once(": ") {

@@ -153,10 +153,10 @@ fn parse_list(params: &HashMap<String, String>) -> Result<ListTasks, ApiError> {
             }
         }
     }
-    if let (Some(from), Some(to)) = (q.due_from, q.due_to) {
-        if from > to {
-            err("due_to", "must not be before due_from".into());
-        }
+    if let (Some(from), Some(to)) = (q.due_from, q.due_to)
+        && from > to
+    {
+        err("due_to", "must not be before due_from".into());
     }
     if let Some(s) = get("q") {
         if s.chars().count() > 200 {
@@ -226,19 +226,19 @@ pub(crate) async fn update(
     Json(mut input): Json<UpdateTask>,
 ) -> Result<axum::Json<TaskView>, ApiError> {
     let id = TaskId::from_uuid(parse_id(&id, "task")?);
-    if input.version.is_none() {
-        if let Some(v) = headers.get(header::IF_MATCH) {
-            let raw = v
-                .to_str()
-                .unwrap_or("")
-                .trim()
-                .trim_start_matches("W/")
-                .trim_matches('"');
-            input.version =
-                Some(raw.parse().map_err(|_| {
-                    ApiError::field("If-Match", "expected the task's version number")
-                })?);
-        }
+    if input.version.is_none()
+        && let Some(v) = headers.get(header::IF_MATCH)
+    {
+        let raw = v
+            .to_str()
+            .unwrap_or("")
+            .trim()
+            .trim_start_matches("W/")
+            .trim_matches('"');
+        input.version = Some(
+            raw.parse()
+                .map_err(|_| ApiError::field("If-Match", "expected the task's version number"))?,
+        );
     }
     let task = state.service.update_task(user, id, input).await?;
     Ok(axum::Json(TaskView::from(&task)))

@@ -323,17 +323,17 @@ impl UpdateTask {
                         zone,
                     }));
                 }
-                (Some(None), _, _) | (None, _, _) => {
-                    if matches!(self.due_date, Some(None)) || current_due.is_none() {
-                        if self.due_time.as_ref().is_some_and(Option::is_some) {
-                            e.push("due_time", "needs a due_date");
-                        } else if self.time_zone.as_ref().is_some_and(Option::is_some)
-                            && current_due.is_none()
-                        {
-                            e.push("time_zone", "needs a due_date");
-                        } else {
-                            patch.due = Some(None);
-                        }
+                (Some(None), _, _) | (None, _, _)
+                    if (matches!(self.due_date, Some(None)) || current_due.is_none()) =>
+                {
+                    if self.due_time.as_ref().is_some_and(Option::is_some) {
+                        e.push("due_time", "needs a due_date");
+                    } else if self.time_zone.as_ref().is_some_and(Option::is_some)
+                        && current_due.is_none()
+                    {
+                        e.push("time_zone", "needs a due_date");
+                    } else {
+                        patch.due = Some(None);
                     }
                 }
                 _ => {}

@@ -186,13 +186,13 @@ impl TaskService {
         input: UpdateTask,
     ) -> Result<Task, ServiceError> {
         let mut task = self.get_task(user, id).await?;
-        if let Some(v) = input.version {
-            if v != task.version {
-                return Err(ServiceError::Conflict(format!(
-                    "the task is at version {}, not {v}: reload it and apply the change again",
-                    task.version
-                )));
-            }
+        if let Some(v) = input.version
+            && v != task.version
+        {
+            return Err(ServiceError::Conflict(format!(
+                "the task is at version {}, not {v}: reload it and apply the change again",
+                task.version
+            )));
         }
         let patch = input
             .validate(task.due.as_ref())
