@@ -11,7 +11,7 @@
 #
 # Environment:
 #   TODO_CACHE_DIR      where tools and the build cache live (default: ~/.cache/todo-tools)
-#   CARGO_TARGET_DIR    cargo's build cache (default: $TODO_CACHE_DIR/target)
+#   CARGO_TARGET_DIR    cargo's build cache (default: ~/.cache/todo-target)
 #   TODO_PG_URL         PostgreSQL server URL (default: postgres://postgres@127.0.0.1:5432/postgres)
 #   CI=true             a missing server fails the run instead of skipping the tests that need it
 set -euo pipefail
@@ -22,7 +22,7 @@ QUICK=0
 [[ "${1:-}" == "--quick" ]] && QUICK=1
 
 CACHE="${TODO_CACHE_DIR:-$HOME/.cache/todo-tools}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE/target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/todo-target}"
 export PROPTEST_CASES="${PROPTEST_CASES:-1000}"
 TANSU_VERSION=0.6.0
 TANSU_ROOT="$CACHE/tansu-$TANSU_VERSION"

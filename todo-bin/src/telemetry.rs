@@ -7,9 +7,9 @@
 //! | `todo_http_request_duration_seconds` | histogram | `method`, `route`, `status` |
 //! | `todo_outbox_backlog` | gauge | |
 //! | `todo_events_published_total` | counter | `topic` |
-//! | `todo_consumer_processed_total` | counter | `group` |
-//! | `todo_consumer_retries_total` | counter | `group` |
-//! | `todo_consumer_dead_lettered_total` | counter | `group` |
+//! | `todo_consumer_processed` | gauge (running count of this process) | `group` |
+//! | `todo_consumer_retries` | gauge (running count of this process) | `group` |
+//! | `todo_consumer_dead_lettered` | gauge (running count of this process) | `group` |
 //! | `todo_consumer_lag` | gauge | `group` |
 //! | `todo_reminder_fire_delay_seconds` | histogram | |
 
