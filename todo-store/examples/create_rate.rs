@@ -53,7 +53,10 @@ async fn run(store: Arc<dyn Store>, backend: &str, writers: usize, total: usize)
     }
     let secs = start.elapsed().as_secs_f64();
     let n = per * writers;
-    println!("{backend:<9} writers={writers:<3} tx={n:<7} seconds={secs:>7.2} tx/s={:>9.0}", n as f64 / secs);
+    println!(
+        "{backend:<9} writers={writers:<3} tx={n:<7} seconds={secs:>7.2} tx/s={:>9.0}",
+        n as f64 / secs
+    );
 }
 
 #[tokio::main]
@@ -65,25 +68,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "sqlite" => {
             let dir = std::env::temp_dir().join(format!("todo-bench-{}", uuid::Uuid::new_v4()));
             std::fs::create_dir_all(&dir)?;
-            let store = todo_store::SqliteStore::connect(&todo_store::SqliteConfig::file(dir.join("bench.db"))).await?;
+            let store = todo_store::SqliteStore::connect(&todo_store::SqliteConfig::file(
+                dir.join("bench.db"),
+            ))
+            .await?;
             store.migrate().await?;
             run(Arc::new(store), "sqlite", 1, total).await;
             std::fs::remove_dir_all(dir)?;
         }
         "postgres" => {
-            let url = args.get(3).cloned().unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let url = args
+                .get(3)
+                .cloned()
+                .unwrap_or_else(|| "postgres://postgres@127.0.0.1:5432/postgres".into());
             let name = format!("todo_bench_{}", uuid::Uuid::new_v4().simple());
             let admin = sqlx::PgPool::connect(&url).await?;
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&admin).await?;
-            let db = format!("{}/{name}", url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b));
-            let store = todo_store::PgStore::connect(&todo_store::PgConfig::new(db).with_max_connections(20)).await?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&admin)
+                .await?;
+            let db = format!(
+                "{}/{name}",
+                url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b)
+            );
+            let store = todo_store::PgStore::connect(
+                &todo_store::PgConfig::new(db).with_max_connections(20),
+            )
+            .await?;
             store.migrate().await?;
             let store: Arc<dyn Store> = Arc::new(store);
             for writers in [1, 4, 16] {
                 run(store.clone(), "postgres", writers, total).await;
             }
             drop(store);
-            sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&admin).await?;
+            sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+                .execute(&admin)
+                .await?;
         }
         other => return Err(format!("unknown backend `{other}` (sqlite or postgres)").into()),
     }

@@ -330,6 +330,7 @@ macro_rules! impl_store {
 
             async fn delete_task(&self, owner: todo_domain::UserId, id: todo_domain::TaskId, events: &[todo_events::Event]) -> $crate::Result<()> {
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
+                Self::unindex_task(&mut tx, id.as_uuid()).await?;
                 let done = sqlx::query("DELETE FROM tasks WHERE id = $1 AND owner = $2")
                     .bind(id.as_uuid())
                     .bind(owner.as_uuid())
@@ -339,7 +340,6 @@ macro_rules! impl_store {
                 if done.rows_affected() != 1 {
                     return Err($crate::Error::NotFound);
                 }
-                Self::unindex_task(&mut tx, id.as_uuid()).await?;
                 insert_events(&mut tx, events, chrono::Utc::now()).await?;
                 self.notify_outbox(&mut tx).await?;
                 tx.commit().await.map_err(db_err)?;

@@ -100,7 +100,7 @@ impl SqliteStore {
     }
 
     fn search_clause(param: &str) -> String {
-        format!("id IN (SELECT task_id FROM tasks_fts WHERE tasks_fts MATCH {param})")
+        format!("rowid IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH {param})")
     }
 
     /// Every term quoted (FTS5 string syntax), so user text is never query syntax; implicit AND.
@@ -114,7 +114,7 @@ impl SqliteStore {
 
     async fn index_task(conn: &mut sqlx::SqliteConnection, task: &todo_domain::Task) -> Result<()> {
         Self::unindex_task(conn, task.id.as_uuid()).await?;
-        sqlx::query("INSERT INTO tasks_fts (task_id, title, description) VALUES ($1, $2, $3)")
+        sqlx::query("INSERT INTO tasks_fts (rowid, title, description) VALUES ((SELECT rowid FROM tasks WHERE id = $1), $2, $3)")
             .bind(task.id.as_uuid())
             .bind(task.title.as_str())
             .bind(task.description.as_ref().map_or("", |d| d.as_str()))
@@ -125,7 +125,7 @@ impl SqliteStore {
     }
 
     async fn unindex_task(conn: &mut sqlx::SqliteConnection, id: uuid::Uuid) -> Result<()> {
-        sqlx::query("DELETE FROM tasks_fts WHERE task_id = $1")
+        sqlx::query("DELETE FROM tasks_fts WHERE rowid = (SELECT rowid FROM tasks WHERE id = $1)")
             .bind(id)
             .execute(&mut *conn)
             .await

@@ -27,7 +27,8 @@ CREATE INDEX tasks_owner_due ON tasks (owner, due_ms, id);
 CREATE INDEX tasks_owner_priority ON tasks (owner, priority, id);
 CREATE INDEX tasks_owner_title ON tasks (owner, title_key, id);
 
-CREATE VIRTUAL TABLE tasks_fts USING fts5 (task_id UNINDEXED, title, description, tokenize = 'unicode61');
+-- Full-text index keyed by the rowid of the task row (deletes and updates by rowid, never a scan).
+CREATE VIRTUAL TABLE tasks_fts USING fts5 (title, description, tokenize = 'unicode61');
 
 CREATE TABLE reminders (
     id            BLOB PRIMARY KEY,
