@@ -426,6 +426,9 @@ pub(crate) fn store_error(e: todo_store::Error) -> ServiceError {
             "the task changed concurrently: reload it and apply the change again".into(),
         ),
         todo_store::Error::Unavailable(source) => ServiceError::Unavailable(source.to_string()),
+        todo_store::Error::InvalidCursor => {
+            ServiceError::field("query.cursor", "not a cursor of this listing")
+        }
         other => ServiceError::Internal(Box::new(other)),
     }
 }
