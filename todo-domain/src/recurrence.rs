@@ -262,14 +262,10 @@ impl Recurrence {
     /// occurrences from any later instance are the same as the original rule's from the start. Rules that do not
     /// take their day of month from the start date, or start on a day every month has, are returned unchanged.
     pub fn anchored_at(&self, start: NaiveDate) -> Recurrence {
-        let day = start.day();
-        if !matches!(self.freq, Frequency::Monthly | Frequency::Yearly)
-            || !self.by_month_day.is_empty()
-            || !self.by_day.is_empty()
-            || day < 29
-        {
+        if !self.needs_anchor(start) {
             return self.clone();
         }
+        let day = start.day();
         let mut r = self.clone();
         // day is 29..=31
         r.by_month_day = vec![day as i8];
@@ -279,6 +275,14 @@ impl Recurrence {
         r.skip_backward = true;
         r.compile();
         r
+    }
+
+    /// Whether [`Recurrence::anchored_at`] would change the rule.
+    fn needs_anchor(&self, start: NaiveDate) -> bool {
+        matches!(self.freq, Frequency::Monthly | Frequency::Yearly)
+            && self.by_month_day.is_empty()
+            && self.by_day.is_empty()
+            && start.day() >= 29
     }
 
     fn month_ok(&self, month: u32) -> bool {
@@ -405,9 +409,11 @@ impl Recurrence {
                 } else {
                     self.compiled.wd_all
                 };
+                // days of the first week before `start` are not occurrences
+                let mut first_day = back;
                 loop {
                     let mut any = false;
-                    for i in 0..7u32 {
+                    for i in first_day..7u32 {
                         let wd = (wkst + i) % 7;
                         if wmask & (1 << wd) == 0 {
                             continue;
@@ -415,7 +421,7 @@ impl Recurrence {
                         let Some(d) = week.checked_add_days(Days::new(u64::from(i))) else {
                             return;
                         };
-                        if d < start || !self.month_ok(d.month()) {
+                        if !self.month_ok(d.month()) {
                             continue;
                         }
                         any = true;
@@ -431,6 +437,7 @@ impl Recurrence {
                             return;
                         }
                     }
+                    first_day = 0;
                     week = match week.checked_add_days(Days::new(7 * u64::from(interval))) {
                         Some(n) => n,
                         None => return,
@@ -597,7 +604,7 @@ pub fn next_due(
     index: u32,
     completed_at: DateTime<Utc>,
 ) -> Option<Due> {
-    next_occurrence(rule, current, index, completed_at).map(|o| o.due)
+    next_core(rule, current, index, completed_at).map(|(due, _, _)| due)
 }
 
 /// The next occurrence of a series after the instance at `index`, due `current`, was completed at `completed_at`.
@@ -628,6 +635,21 @@ pub fn next_occurrence(
     index: u32,
     completed_at: DateTime<Utc>,
 ) -> Option<Occurrence> {
+    next_core(rule, current, index, completed_at).map(|(due, index, anchored)| Occurrence {
+        due,
+        index,
+        rule: anchored.unwrap_or_else(|| rule.clone()),
+    })
+}
+
+/// The next due date and index, and the anchored rule when anchoring changed it (so the common path allocates
+/// nothing).
+fn next_core(
+    rule: &Recurrence,
+    current: Option<&Due>,
+    index: u32,
+    completed_at: DateTime<Utc>,
+) -> Option<(Due, u32, Option<Recurrence>)> {
     let (template, reference, mut idx) = match current {
         Some(due) => {
             let done = due.zone.local_date(completed_at);
@@ -638,7 +660,10 @@ pub fn next_occurrence(
             (start, start.date, index)
         }
     };
-    let anchored = rule.anchored_at(template.date);
+    let pinned = rule
+        .needs_anchor(template.date)
+        .then(|| rule.anchored_at(template.date));
+    let anchored = pinned.as_ref().unwrap_or(rule);
     let count = rule.count;
     let mut found = None;
     anchored.scan(template.date, |d| {
@@ -664,11 +689,7 @@ pub fn next_occurrence(
         }
         ControlFlow::Continue(())
     });
-    found.map(|due| Occurrence {
-        due,
-        index: idx,
-        rule: anchored,
-    })
+    found.map(|due| (due, idx, pinned))
 }
 
 impl fmt::Display for Recurrence {
