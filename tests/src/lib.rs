@@ -14,9 +14,13 @@
 pub fn require(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(v) if !v.trim().is_empty() => Some(v),
-        _ if is_ci() => panic!("{var} is not set: under CI=true the server it names must be running (use tests/run.sh)"),
+        _ if is_ci() => panic!(
+            "{var} is not set: under CI=true the server it names must be running (use tests/run.sh)"
+        ),
         _ => {
-            eprintln!("\n*** SKIPPED: {var} is not set; run `bash tests/run.sh` to test against real servers ***\n");
+            eprintln!(
+                "\n*** SKIPPED: {var} is not set; run `bash tests/run.sh` to test against real servers ***\n"
+            );
             None
         }
     }

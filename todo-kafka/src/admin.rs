@@ -193,21 +193,21 @@ pub fn drift(config: &TopicConfig, state: &TopicState) -> Vec<Drift> {
             actual: state.partitions,
         });
     }
-    if let (Some(expected_ms), Some(actual_ms)) = (config.retention_ms, state.retention_ms) {
-        if expected_ms != actual_ms {
-            out.push(Drift::Retention {
-                expected_ms,
-                actual_ms,
-            });
-        }
+    if let (Some(expected_ms), Some(actual_ms)) = (config.retention_ms, state.retention_ms)
+        && expected_ms != actual_ms
+    {
+        out.push(Drift::Retention {
+            expected_ms,
+            actual_ms,
+        });
     }
-    if let Some(actual) = state.replication {
-        if actual != config.replication {
-            out.push(Drift::Replication {
-                expected: config.replication,
-                actual,
-            });
-        }
+    if let Some(actual) = state.replication
+        && actual != config.replication
+    {
+        out.push(Drift::Replication {
+            expected: config.replication,
+            actual,
+        });
     }
     out
 }

@@ -166,7 +166,7 @@ pub async fn ordering_per_key(h: &Harness) -> Outcome {
     }
     let sub = h
         .subscriber
-        .subscribe(&unique("g"), &[topic.clone()])
+        .subscribe(&unique("g"), std::slice::from_ref(&topic))
         .await
         .ctx("subscribe")?;
     let got = collect(h, sub.as_ref(), |g| g.len() >= 40, true).await?;
@@ -210,7 +210,7 @@ pub async fn redelivery_after_crash(h: &Harness) -> Outcome {
     {
         let a = h
             .subscriber
-            .subscribe(&group, &[topic.clone()])
+            .subscribe(&group, std::slice::from_ref(&topic))
             .await
             .ctx("subscribe a")?;
         let got = collect(h, a.as_ref(), |g| g.len() >= 6, false).await?;
@@ -221,7 +221,7 @@ pub async fn redelivery_after_crash(h: &Harness) -> Outcome {
     }
     let b = h
         .subscriber
-        .subscribe(&group, &[topic.clone()])
+        .subscribe(&group, std::slice::from_ref(&topic))
         .await
         .ctx("subscribe b")?;
     let got = collect(h, b.as_ref(), |g| g.len() >= 4, true).await?;
@@ -252,12 +252,12 @@ pub async fn rebalance_across_two_members(h: &Harness) -> Outcome {
     }
     let a = h
         .subscriber
-        .subscribe(&group, &[topic.clone()])
+        .subscribe(&group, std::slice::from_ref(&topic))
         .await
         .ctx("subscribe a")?;
     let b = h
         .subscriber
-        .subscribe(&group, &[topic.clone()])
+        .subscribe(&group, std::slice::from_ref(&topic))
         .await
         .ctx("subscribe b")?;
     let seen: Mutex<HashSet<(i32, i64)>> = Mutex::new(HashSet::new());

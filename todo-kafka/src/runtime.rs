@@ -172,7 +172,8 @@ pub struct ConsumerConfig {
     pub retry: RetryPolicy,
     /// Backoff while a dependency is down.
     pub breaker: BreakerPolicy,
-    /// Deliveries buffered per partition before the partition is paused. Default 512.
+    /// Deliveries buffered per partition before the partition is paused. Default 10 000 (pausing a Kafka partition
+    /// drops its prefetched records, so a small buffer makes the consumer refetch constantly).
     pub max_queued_per_partition: usize,
     /// How often stored offsets are committed (besides rebalance and shutdown). Default 5 s.
     pub commit_interval: Duration,
@@ -191,7 +192,7 @@ impl ConsumerConfig {
             topics: topics.into_iter().map(Into::into).collect(),
             retry: RetryPolicy::default(),
             breaker: BreakerPolicy::default(),
-            max_queued_per_partition: 512,
+            max_queued_per_partition: 10_000,
             commit_interval: Duration::from_secs(5),
             lag_interval: Duration::from_secs(5),
         }
@@ -303,6 +304,9 @@ enum WorkerMsg {
     BreakerOpen(TopicPartition),
     BreakerClosed(TopicPartition),
 }
+
+/// A deferred update of one partition's bookkeeping.
+type SlotChange = Box<dyn FnOnce(&mut PartitionSlot)>;
 
 struct PartitionSlot {
     tx: mpsc::UnboundedSender<Delivery>,
@@ -441,7 +445,7 @@ impl ConsumerRuntime {
         msg: WorkerMsg,
         max_queued: usize,
     ) {
-        let (tp, change): (TopicPartition, Box<dyn FnOnce(&mut PartitionSlot)>) = match msg {
+        let (tp, change): (TopicPartition, SlotChange) = match msg {
             WorkerMsg::Done(tp, offset) => {
                 if let Err(e) = subscription.store(&tp.topic, tp.partition, offset) {
                     tracing::debug!(%tp, offset, error = %e, "offset not stored (partition moved?)");
