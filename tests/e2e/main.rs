@@ -1,1 +1,3 @@
 //! End-to-end tests across real processes.
+
+mod deploy;
