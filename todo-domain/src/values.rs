@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct ValidationError {
-    /// The input field, as the API names it: `title`, `description`, `tags`, `time_zone`, `due_time`,
+    /// The input field, as the API names it: `title`, `description`, `tags`, `time_zone`,
     /// `recurrence`, `lead_time`, `remind_at`.
     pub field: &'static str,
     /// The rule that was broken, lower case, no trailing period.
