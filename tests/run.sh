@@ -103,6 +103,13 @@ if ! wait_for_port 127.0.0.1 "$KAFKA_PORT" 60; then
 fi
 export TODO_TEST_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
 
+# --- the Helm renderer for the chart test ------------------------------------------------------------------
+# The deployment test renders the chart with the `helm` CLI, or offline with Helm's Go SDK from PyPI.
+if ! command -v helm >/dev/null && ! python3 -c 'import helm_python' 2>/dev/null; then
+  log "installing helm-python-sdk (Helm's template engine) from PyPI for the chart test"
+  python3 -m pip install --quiet helm-python-sdk
+fi
+
 # --- checks and tests -------------------------------------------------------------------------------------
 if [[ $QUICK == 0 ]]; then
   log "cargo fmt --check"

@@ -1,3 +1,4 @@
 //! End-to-end tests across real processes.
 
 mod deploy;
+mod quickstart;
