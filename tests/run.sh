@@ -107,7 +107,7 @@ export TODO_TEST_KAFKA_BROKERS="127.0.0.1:$KAFKA_PORT"
 # The deployment test renders the chart with the `helm` CLI, or offline with Helm's Go SDK from PyPI.
 if ! command -v helm >/dev/null && ! python3 -c 'import helm_python' 2>/dev/null; then
   log "installing helm-python-sdk (Helm's template engine) from PyPI for the chart test"
-  python3 -m pip install --quiet helm-python-sdk
+  python3 -m pip install --quiet helm-python-sdk==0.2.2
 fi
 
 # --- checks and tests -------------------------------------------------------------------------------------
