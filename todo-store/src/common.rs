@@ -169,6 +169,44 @@ macro_rules! impl_store {
             Ok(Some(reminder))
         }
 
+        impl $store {
+            fn after_commit(&self, outbox: bool, reminders: bool) {
+                if outbox {
+                    self.outbox.notify_waiters();
+                }
+                if reminders {
+                    self.reminders.notify_waiters();
+                }
+            }
+
+            async fn outbox_waiter(&self) {
+                self.outbox.notified().await;
+            }
+
+            async fn reminder_waiter(&self) {
+                self.reminders.notified().await;
+            }
+
+            /// Claims due reminders for a lease; an expired lease (crashed claimer) makes a row claimable again.
+            async fn claim_due(&self, now_ms: i64, until_ms: i64, token: uuid::Uuid, limit: i64) -> $crate::Result<Vec<uuid::Uuid>> {
+                let sql = format!(
+                    "UPDATE reminders SET claimed_until = $1, claim_token = $2 WHERE id IN (SELECT id FROM reminders \
+                     WHERE status = 'PENDING' AND emitted = 0 AND remind_ms <= $3 \
+                     AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY remind_ms LIMIT $4{}) RETURNING id",
+                    Self::CLAIM_LOCK
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(until_ms)
+                    .bind(token)
+                    .bind(now_ms)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                rows.iter().map(|r| r.try_get::<uuid::Uuid, _>("id").map_err(db_err)).collect()
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::Store for $store {
             async fn migrate(&self) -> $crate::Result<()> {
@@ -279,7 +317,7 @@ macro_rules! impl_store {
             }
 
             async fn create_task(&self, task: &todo_domain::Task, reminders: &[todo_domain::Reminder], events: &[todo_events::Event]) -> $crate::Result<()> {
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 insert_task(&mut tx, task).await?;
                 Self::index_task(&mut tx, task).await?;
                 for r in reminders {
@@ -297,7 +335,7 @@ macro_rules! impl_store {
 
             async fn update_task(&self, task: &todo_domain::Task, expected_version: i64, events: &[todo_events::Event]) -> $crate::Result<()> {
                 let c = rows::task_columns(task);
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 let done = sqlx::query(
                     "UPDATE tasks SET title = $1, title_key = $2, description = $3, priority = $4, tags = $5, \
                      due_date = $6, due_time = $7, time_zone = $8, due_ms = $9, recurrence = $10, series_id = $11, \
@@ -329,7 +367,7 @@ macro_rules! impl_store {
             }
 
             async fn delete_task(&self, owner: todo_domain::UserId, id: todo_domain::TaskId, events: &[todo_events::Event]) -> $crate::Result<()> {
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 Self::unindex_task(&mut tx, id.as_uuid()).await?;
                 let done = sqlx::query("DELETE FROM tasks WHERE id = $1 AND owner = $2")
                     .bind(id.as_uuid())
@@ -355,7 +393,7 @@ macro_rules! impl_store {
                 reminders: &[todo_domain::Reminder],
                 events: &[todo_events::Event],
             ) -> $crate::Result<$crate::Applied> {
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 let marked = sqlx::query(
                     "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (consumer, event_id) DO NOTHING",
@@ -385,7 +423,7 @@ macro_rules! impl_store {
             }
 
             async fn create_reminder(&self, reminder: &todo_domain::Reminder) -> $crate::Result<()> {
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 insert_reminder(&mut tx, reminder).await?;
                 self.notify_reminders(&mut tx).await?;
                 tx.commit().await.map_err(db_err)?;
@@ -400,7 +438,7 @@ macro_rules! impl_store {
             }
 
             async fn cancel_reminder(&self, owner: todo_domain::UserId, id: todo_domain::ReminderId) -> $crate::Result<todo_domain::Reminder> {
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 let owned = sqlx::query("SELECT id FROM reminders WHERE id = $1 AND owner = $2")
                     .bind(id.as_uuid()).bind(owner.as_uuid())
                     .fetch_optional(&mut *tx).await.map_err(db_err)?;
@@ -425,7 +463,7 @@ macro_rules! impl_store {
             }
 
             async fn transition_reminder(&self, id: todo_domain::ReminderId, input: &todo_domain::ReminderInput, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<todo_domain::Reminder> {
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 let reminder = apply_transition(&mut tx, id.as_uuid(), input, now).await?.ok_or($crate::Error::NotFound)?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(reminder)
@@ -458,7 +496,7 @@ macro_rules! impl_store {
             }
 
             async fn fire_reminder(&self, id: todo_domain::ReminderId, lease_token: uuid::Uuid, event: &todo_events::Event, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<bool> {
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 let done = sqlx::query("UPDATE reminders SET emitted = 1, fired_at = $1 WHERE id = $2 AND claim_token = $3 AND emitted = 0")
                     .bind(now)
                     .bind(id.as_uuid())
@@ -554,7 +592,7 @@ macro_rules! impl_store {
             }
 
             async fn mark_published(&self, seqs: &[i64], now: chrono::DateTime<chrono::Utc>) -> $crate::Result<()> {
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 for seq in seqs {
                     sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = $2")
                         .bind(now)
@@ -615,7 +653,7 @@ macro_rules! impl_store {
 
             async fn append_outbox(&self, records: &[$crate::NewOutboxRecord]) -> $crate::Result<Vec<i64>> {
                 let now = chrono::Utc::now();
-                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 let mut seqs = Vec::with_capacity(records.len());
                 for r in records {
                     let event_id = todo_events::binding::decode(&r.headers, &r.payload).ok().map(|e| e.id());

@@ -186,49 +186,11 @@ impl PgStore {
         Ok(())
     }
 
-    fn after_commit(&self, outbox: bool, reminders: bool) {
-        if outbox {
-            self.outbox.notify_waiters();
-        }
-        if reminders {
-            self.reminders.notify_waiters();
-        }
-    }
+    /// Concurrent schedulers skip each other's rows instead of waiting, and never claim the same reminder.
+    /// Write transactions start as plain `BEGIN` (read committed).
+    const BEGIN_WRITE: &str = "BEGIN";
 
-    async fn outbox_waiter(&self) {
-        self.outbox.notified().await;
-    }
-
-    async fn reminder_waiter(&self) {
-        self.reminders.notified().await;
-    }
-
-    /// Claims with `FOR UPDATE SKIP LOCKED`: concurrent schedulers skip each other's rows instead of waiting, and
-    /// never claim the same reminder; an expired lease (crashed claimer) makes a row claimable again.
-    async fn claim_due(
-        &self,
-        now_ms: i64,
-        until_ms: i64,
-        token: uuid::Uuid,
-        limit: i64,
-    ) -> Result<Vec<uuid::Uuid>> {
-        let rows = sqlx::query(
-            "UPDATE reminders SET claimed_until = $1, claim_token = $2 WHERE id IN (SELECT id FROM reminders \
-             WHERE status = 'PENDING' AND emitted = 0 AND remind_ms <= $3 \
-             AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY remind_ms LIMIT $4 FOR UPDATE SKIP LOCKED) \
-             RETURNING id",
-        )
-        .bind(until_ms)
-        .bind(token)
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        rows.iter()
-            .map(|r| r.try_get::<uuid::Uuid, _>("id").map_err(db_err))
-            .collect()
-    }
+    const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
 }
 
 crate::common::impl_store!(PgStore, Postgres, "postgres");

@@ -141,47 +141,12 @@ impl SqliteStore {
         Ok(())
     }
 
-    fn after_commit(&self, outbox: bool, reminders: bool) {
-        if outbox {
-            self.outbox.notify_waiters();
-        }
-        if reminders {
-            self.reminders.notify_waiters();
-        }
-    }
+    /// SQLite has a single writer: the claiming UPDATE is atomic without row locks.
+    /// Write transactions take the write lock up front: a deferred transaction that read before writing would fail
+    /// with SQLITE_BUSY_SNAPSHOT, without waiting, when another connection committed in between.
+    const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
-    async fn outbox_waiter(&self) {
-        self.outbox.notified().await;
-    }
-
-    async fn reminder_waiter(&self) {
-        self.reminders.notified().await;
-    }
-
-    /// SQLite has a single writer: the UPDATE claims atomically.
-    async fn claim_due(
-        &self,
-        now_ms: i64,
-        until_ms: i64,
-        token: uuid::Uuid,
-        limit: i64,
-    ) -> Result<Vec<uuid::Uuid>> {
-        let rows = sqlx::query(
-            "UPDATE reminders SET claimed_until = $1, claim_token = $2 WHERE id IN (SELECT id FROM reminders \
-             WHERE status = 'PENDING' AND emitted = 0 AND remind_ms <= $3 \
-             AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY remind_ms LIMIT $4) RETURNING id",
-        )
-        .bind(until_ms)
-        .bind(token)
-        .bind(now_ms)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
-        rows.iter()
-            .map(|r| r.try_get::<uuid::Uuid, _>("id").map_err(db_err))
-            .collect()
-    }
+    const CLAIM_LOCK: &str = "";
 }
 
 crate::common::impl_store!(SqliteStore, Sqlite, "sqlite");
