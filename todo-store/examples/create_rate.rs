@@ -1,7 +1,7 @@
 //! Measures the create-task transaction (task row + outbox row in one transaction) of the stores.
 //!
 //! ```sh
-//! # SQLite file in WAL mode, one writer
+//! # SQLite file in WAL mode at 1, 4 and 16 concurrent writers (a fresh file per run)
 //! cargo run --release -p todo-store --example create_rate -- sqlite 5000
 //! # PostgreSQL at 1, 4 and 16 concurrent writers (a fresh database is created and dropped)
 //! cargo run --release -p todo-store --example create_rate -- postgres 20000 postgres://postgres@127.0.0.1:5432/postgres
@@ -66,15 +66,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let total: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(5000);
     match backend {
         "sqlite" => {
-            let dir = std::env::temp_dir().join(format!("todo-bench-{}", uuid::Uuid::new_v4()));
-            std::fs::create_dir_all(&dir)?;
-            let store = todo_store::SqliteStore::connect(&todo_store::SqliteConfig::file(
-                dir.join("bench.db"),
-            ))
-            .await?;
-            store.migrate().await?;
-            run(Arc::new(store), "sqlite", 1, total).await;
-            std::fs::remove_dir_all(dir)?;
+            for writers in [1, 4, 16] {
+                let dir = std::env::temp_dir().join(format!("todo-bench-{}", uuid::Uuid::new_v4()));
+                std::fs::create_dir_all(&dir)?;
+                let store = todo_store::SqliteStore::connect(&todo_store::SqliteConfig::file(
+                    dir.join("bench.db"),
+                ))
+                .await?;
+                store.migrate().await?;
+                run(Arc::new(store), "sqlite", writers, total).await;
+                std::fs::remove_dir_all(dir)?;
+            }
         }
         "postgres" => {
             let url = args

@@ -656,6 +656,55 @@ pub async fn list_filters_search_and_pages(store: &dyn Store) {
     ));
 }
 
+/// The full-text index follows creates, updates (title and description) and deletes.
+pub async fn search_follows_updates_and_deletes(store: &dyn Store) {
+    let owner = user();
+    let find = |word: &str| {
+        let q = TaskQuery {
+            search: Some(word.to_owned()),
+            ..Default::default()
+        };
+        async move {
+            store
+                .list_tasks(owner, &q)
+                .await
+                .expect("search")
+                .items
+                .into_iter()
+                .map(|t| t.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let mut task = new_task(owner, "Paint the fence");
+    task.description =
+        Some(todo_domain::Description::parse("white, two coats").expect("description"));
+    store.create_task(&task, &[], &[]).await.expect("create");
+    assert_eq!(find("fence").await, [task.id]);
+    assert_eq!(find("coats").await, [task.id]);
+    let v1 = task.version;
+    task.apply(
+        TaskPatch {
+            title: Some(Title::parse("Paint the gate").expect("title")),
+            ..Default::default()
+        },
+        now(),
+    );
+    task.description = None;
+    store.update_task(&task, v1, &[]).await.expect("update");
+    assert!(find("fence").await.is_empty());
+    assert!(find("coats").await.is_empty());
+    assert_eq!(find("gate").await, [task.id]);
+    let v2 = task.version;
+    task.complete(now());
+    store.update_task(&task, v2, &[]).await.expect("complete");
+    assert_eq!(find("gate").await, [task.id]);
+    store
+        .delete_task(owner, task.id, &[])
+        .await
+        .expect("delete");
+    assert!(find("gate").await.is_empty());
+}
+
 /// Runs every behaviour.
 pub async fn run_all(store: Arc<dyn Store>) {
     tasks_round_trip_and_are_scoped_by_owner(store.as_ref()).await;
@@ -668,6 +717,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     expired_lease_is_claimed_again(store.as_ref()).await;
     reminder_transitions_are_monotonic(store.as_ref()).await;
     list_filters_search_and_pages(store.as_ref()).await;
+    search_follows_updates_and_deletes(store.as_ref()).await;
 }
 
 #[cfg(test)]
