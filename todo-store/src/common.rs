@@ -2,8 +2,8 @@
 //!
 //! Every statement binds its values (`$1`, `$2`, ...); the only SQL assembled at run time is the task list's
 //! filter and order, from fixed fragments chosen by enums. Backend-specific parts (search, claiming, wake-ups,
-//! migrations) are inherent methods of each store: `search_clause`, `claim_due`, `notify_outbox`,
-//! `notify_reminders`, `outbox_waiter`, `reminder_waiter`, `run_migrations`.
+//! migrations, the relay lease) are inherent methods of each store: `search_clause`, `claim_due`,
+//! `notify_outbox`, `notify_reminders`, `outbox_waiter`, `reminder_waiter`, `run_migrations`, `relay_lease`.
 
 macro_rules! impl_store {
     ($store:ty, $db:ty, $backend:literal) => {
@@ -613,13 +613,72 @@ macro_rules! impl_store {
                 row.try_get::<i64, _>("n").map_err(db_err)
             }
 
-            async fn prune_outbox(&self, before: chrono::DateTime<chrono::Utc>) -> $crate::Result<u64> {
-                let done = sqlx::query("DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1")
+            async fn prune_outbox(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+                readers: &[$crate::OutboxReader],
+                limit: u32,
+            ) -> $crate::Result<u64> {
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                // Per read topic, the lowest cursor of its readers: every reader passed the rows up to it.
+                let mut floors: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+                for reader in readers {
+                    let row = sqlx::query("SELECT seq FROM consumer_cursors WHERE consumer = $1")
+                        .bind(&reader.consumer)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    let seq = match row {
+                        Some(r) => r.try_get::<i64, _>("seq").map_err(db_err)?,
+                        None => 0,
+                    };
+                    floors.entry(reader.topic.as_str()).and_modify(|f| *f = (*f).min(seq)).or_insert(seq);
+                }
+                let mut left = i64::from(limit);
+                for (topic, floor) in &floors {
+                    if left <= 0 {
+                        break;
+                    }
+                    let done = sqlx::query(
+                        "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE topic = $1 AND seq <= $2 \
+                         AND created_at < $3 AND seq < (SELECT MAX(seq) FROM outbox WHERE topic = $1) \
+                         ORDER BY seq LIMIT $4)",
+                    )
+                    .bind(*topic)
+                    .bind(*floor)
                     .bind(before)
-                    .execute(&self.pool)
+                    .bind(left)
+                    .execute(&mut *tx)
                     .await
                     .map_err(db_err)?;
-                Ok(done.rows_affected())
+                    left -= i64::try_from(done.rows_affected()).unwrap_or(left);
+                }
+                if left > 0 {
+                    // Published rows of the topics no reader reads from the outbox.
+                    let mut sql = String::from(
+                        "DELETE FROM outbox WHERE seq IN (SELECT o.seq FROM outbox o WHERE o.published_at IS NOT NULL \
+                         AND o.published_at < $1 AND o.created_at < $1 \
+                         AND o.seq < (SELECT MAX(m.seq) FROM outbox m WHERE m.topic = o.topic)",
+                    );
+                    let mut n = 1;
+                    for _ in &floors {
+                        n += 1;
+                        sql.push_str(&format!(" AND o.topic <> ${n}"));
+                    }
+                    sql.push_str(&format!(" ORDER BY o.seq LIMIT ${})", n + 1));
+                    let mut query = sqlx::query(&sql).bind(before);
+                    for topic in floors.keys() {
+                        query = query.bind(*topic);
+                    }
+                    let done = query.bind(left).execute(&mut *tx).await.map_err(db_err)?;
+                    left -= i64::try_from(done.rows_affected()).unwrap_or(left);
+                }
+                tx.commit().await.map_err(db_err)?;
+                Ok(u64::try_from(i64::from(limit) - left).unwrap_or(0))
+            }
+
+            async fn try_acquire_relay_lease(&self) -> $crate::Result<Option<$crate::RelayLease>> {
+                self.relay_lease().await
             }
 
             async fn wait_for_outbox(&self, timeout: std::time::Duration) {

@@ -705,6 +705,155 @@ pub async fn search_follows_updates_and_deletes(store: &dyn Store) {
     assert!(find("gate").await.is_empty());
 }
 
+fn raw_record(topic: &str, i: usize) -> crate::NewOutboxRecord {
+    crate::NewOutboxRecord {
+        topic: topic.to_owned(),
+        key: None,
+        headers: Vec::new(),
+        payload: format!("row {i}").into_bytes(),
+    }
+}
+
+/// Pruning deletes old rows that every reader of their topic passed, or that were published when their topic has
+/// no reader; never a row a reader's cursor has not passed, an unpublished row nobody reads, or a topic's newest.
+pub async fn prune_keeps_what_readers_need(store: &dyn Store) {
+    let id = Uuid::new_v4().simple().to_string();
+    let (read, unread, published) = (
+        format!("read-{id}"),
+        format!("unread-{id}"),
+        format!("published-{id}"),
+    );
+    let append = |topic: String| async move {
+        let records: Vec<_> = (0..4).map(|i| raw_record(&topic, i)).collect();
+        store.append_outbox(&records).await.expect("append")
+    };
+    let (r, u, p) = (
+        append(read.clone()).await,
+        append(unread.clone()).await,
+        append(published.clone()).await,
+    );
+    store.mark_published(&p, Utc::now()).await.expect("mark");
+    let reader = |name: &str| crate::OutboxReader {
+        consumer: format!("{name}-{id}"),
+        topic: read.clone(),
+    };
+    let readers = [reader("fast"), reader("slow")];
+    store
+        .set_cursor(&readers[0].consumer, r[3])
+        .await
+        .expect("cursor");
+    store
+        .set_cursor(&readers[1].consumer, r[1])
+        .await
+        .expect("cursor");
+    let later = Utc::now() + Span::minutes(1);
+    let seqs = |topic: String| async move {
+        store
+            .outbox_after(&topic, 0, 100)
+            .await
+            .expect("read")
+            .iter()
+            .map(|row| row.seq)
+            .collect::<Vec<_>>()
+    };
+
+    // Nothing is old enough yet.
+    let earlier = Utc::now() - Span::minutes(1);
+    assert_eq!(
+        store
+            .prune_outbox(earlier, &readers, 100)
+            .await
+            .expect("prune"),
+        0
+    );
+
+    // A limit bounds one call; the oldest rows go first.
+    assert_eq!(
+        store.prune_outbox(later, &readers, 1).await.expect("prune"),
+        1
+    );
+    assert_eq!(seqs(read.clone()).await, r[1..]);
+
+    // A reader without a stored cursor has passed nothing.
+    let mut with_new = readers.to_vec();
+    with_new.push(reader("new"));
+    let pruned = store
+        .prune_outbox(later, &with_new, 100)
+        .await
+        .expect("prune");
+    assert_eq!(seqs(read.clone()).await, r[1..]);
+    assert_eq!(
+        seqs(published.clone()).await,
+        p[3..],
+        "published rows go whoever reads other topics"
+    );
+    assert!(pruned >= 3);
+
+    // The slowest reader bounds its topic; unpublished rows nobody reads stay; the newest row of a topic stays.
+    store
+        .prune_outbox(later, &readers, 100)
+        .await
+        .expect("prune");
+    assert_eq!(seqs(read.clone()).await, r[2..]);
+    store
+        .set_cursor(&readers[1].consumer, r[3])
+        .await
+        .expect("cursor");
+    store
+        .prune_outbox(later, &readers, 100)
+        .await
+        .expect("prune");
+    assert_eq!(seqs(read.clone()).await, r[3..]);
+    assert_eq!(
+        store.outbox_bounds(&read).await.expect("bounds"),
+        (r[3], r[3])
+    );
+    assert_eq!(seqs(unread.clone()).await, u);
+}
+
+/// One relay holds the lease at a time; when the holder gives it up, another claimant takes it.
+/// `a` and `b` are two replicas over the same database (or the same store twice).
+pub async fn relay_lease_has_one_holder(a: &dyn Store, b: &dyn Store) {
+    let mut first = a
+        .try_acquire_relay_lease()
+        .await
+        .expect("acquire")
+        .expect("a free lease is taken");
+    assert!(first.is_held().await);
+    for claimant in [a, b] {
+        assert!(
+            claimant
+                .try_acquire_relay_lease()
+                .await
+                .expect("acquire")
+                .is_none(),
+            "a held lease is not taken twice"
+        );
+    }
+    assert!(first.is_held().await);
+    drop(first);
+    // On PostgreSQL the lock goes when the server ended the holder's session, a moment after the drop.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut second = loop {
+        if let Some(lease) = b.try_acquire_relay_lease().await.expect("acquire") {
+            break lease;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lease was not freed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(second.is_held().await);
+    assert!(
+        a.try_acquire_relay_lease()
+            .await
+            .expect("acquire")
+            .is_none()
+    );
+    drop(second);
+}
+
 /// Runs every behaviour.
 pub async fn run_all(store: Arc<dyn Store>) {
     tasks_round_trip_and_are_scoped_by_owner(store.as_ref()).await;
@@ -718,6 +867,8 @@ pub async fn run_all(store: Arc<dyn Store>) {
     reminder_transitions_are_monotonic(store.as_ref()).await;
     list_filters_search_and_pages(store.as_ref()).await;
     search_follows_updates_and_deletes(store.as_ref()).await;
+    prune_keeps_what_readers_need(store.as_ref()).await;
+    relay_lease_has_one_holder(store.as_ref(), store.as_ref()).await;
 }
 
 #[cfg(test)]
@@ -765,17 +916,62 @@ mod tests {
             Some((base, _)) => format!("{base}/{name}"),
             None => panic!("TODO_TEST_DATABASE_URL has no database path"),
         };
-        let store = crate::PgStore::connect(&crate::PgConfig::new(db_url))
+        let store = crate::PgStore::connect(&crate::PgConfig::new(db_url.clone()))
             .await
             .expect("connect");
         store.migrate().await.expect("migrate");
         store.migrate().await.expect("migrations are idempotent");
         run_all(Arc::new(store.clone())).await;
+        let replica = crate::PgStore::connect(&crate::PgConfig::new(db_url))
+            .await
+            .expect("connect");
+        relay_lease_has_one_holder(&store, &replica).await;
+        relay_lease_dies_with_its_session(&store, &replica).await;
+        replica.pool.close().await;
         store.pool.close().await;
         sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
             .execute(&admin)
             .await
             .expect("drop database");
+    }
+
+    /// A relay whose session ends (its process died, its connection broke) loses the lease, and another replica
+    /// takes it.
+    #[cfg(feature = "postgres")]
+    async fn relay_lease_dies_with_its_session(store: &crate::PgStore, replica: &crate::PgStore) {
+        let mut lease = store
+            .try_acquire_relay_lease()
+            .await
+            .expect("acquire")
+            .expect("a free lease is taken");
+        assert!(
+            replica
+                .try_acquire_relay_lease()
+                .await
+                .expect("acquire")
+                .is_none()
+        );
+        let ended: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' \
+             AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())) AS t",
+        )
+        .fetch_one(&replica.pool)
+        .await
+        .expect("end the holder's session");
+        assert_eq!(ended, 1);
+        assert!(!lease.is_held().await);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(mut taken) = replica.try_acquire_relay_lease().await.expect("acquire") {
+                assert!(taken.is_held().await);
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lease was not freed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     #[cfg(feature = "postgres")]

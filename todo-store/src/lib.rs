@@ -210,6 +210,48 @@ pub struct ReminderClaim {
     pub lease_token: Uuid,
 }
 
+/// A consumer of the outbox log (the embedded mode): its stored cursor ([`Store::cursor`]) and the topic it reads.
+/// [`Store::prune_outbox`] never deletes a row of `topic` that this cursor has not passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxReader {
+    /// The consumer's cursor name.
+    pub consumer: String,
+    /// The topic it reads.
+    pub topic: String,
+}
+
+/// The right to relay the outbox ([`Store::try_acquire_relay_lease`]): while one relay holds it, no other relay
+/// of the same database does. Dropping it gives it up; when its holder dies, the lease is freed for another.
+pub struct RelayLease {
+    holder: Box<dyn LeaseHolder>,
+}
+
+impl RelayLease {
+    pub(crate) fn new(holder: impl LeaseHolder) -> Self {
+        RelayLease {
+            holder: Box::new(holder),
+        }
+    }
+
+    /// Whether the lease is still held. False once it was lost (on PostgreSQL: the session holding it ended,
+    /// and another relay may hold it now); a relay stops publishing then and acquires it again.
+    pub async fn is_held(&mut self) -> bool {
+        self.holder.is_held().await
+    }
+}
+
+impl std::fmt::Debug for RelayLease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayLease").finish_non_exhaustive()
+    }
+}
+
+/// What keeps a [`RelayLease`] (a database session, a permit).
+#[async_trait]
+pub(crate) trait LeaseHolder: Send + Sync + 'static {
+    async fn is_held(&mut self) -> bool;
+}
+
 /// Whether an idempotent effect was applied by this call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
@@ -403,11 +445,31 @@ pub trait Store: Send + Sync + 'static {
     /// Backend errors.
     async fn outbox_backlog(&self) -> Result<i64>;
 
-    /// Deletes published rows older than `before`; returns how many.
+    /// Deletes up to `limit` outbox rows, oldest first, written before `before` that nothing needs any more;
+    /// returns how many. A row is deleted only when
+    ///
+    /// - every reader of its topic in `readers` has a stored cursor at or past it (a reader without a cursor has
+    ///   passed nothing), and
+    /// - it was published before `before`, or its topic has a reader in `readers` (in the embedded mode nothing is
+    ///   published: the outbox is the log, and a row of a topic nobody reads, such as a dead letter, stays), and
+    /// - it is not the newest row of its topic (the log's bounds, [`Store::outbox_bounds`], stay meaningful).
     ///
     /// # Errors
     /// Backend errors.
-    async fn prune_outbox(&self, before: DateTime<Utc>) -> Result<u64>;
+    async fn prune_outbox(
+        &self,
+        before: DateTime<Utc>,
+        readers: &[OutboxReader],
+        limit: u32,
+    ) -> Result<u64>;
+
+    /// Takes the relay lease unless another relay holds it (`None` then). On PostgreSQL it is a session-level
+    /// advisory lock on a connection of its own, so it is freed when its holder's process or connection dies; on
+    /// SQLite it is held within the process.
+    ///
+    /// # Errors
+    /// Backend errors.
+    async fn try_acquire_relay_lease(&self) -> Result<Option<RelayLease>>;
 
     /// Resolves when outbox rows may have been committed (or after `timeout`).
     async fn wait_for_outbox(&self, timeout: Duration);

@@ -11,6 +11,8 @@ use crate::Result;
 
 const OUTBOX_CHANNEL: &str = "todo_outbox";
 const REMINDER_CHANNEL: &str = "todo_reminders";
+/// The advisory lock key of the relay lease (advisory locks are per database).
+const RELAY_LOCK: i64 = 0x746f_646f_7265_6c61;
 
 /// How to reach PostgreSQL.
 #[derive(Clone, PartialEq, Eq)]
@@ -168,6 +170,29 @@ impl PgStore {
         Ok(())
     }
 
+    /// A session-level advisory lock on a connection of its own, outside the pool: the lock lives exactly as long as
+    /// that session, so a relay that dies (or loses its connection) frees it for another.
+    async fn relay_lease(&self) -> Result<Option<crate::RelayLease>> {
+        use sqlx::ConnectOptions as _;
+        let mut conn = self
+            .pool
+            .connect_options()
+            .connect()
+            .await
+            .map_err(db_err)?;
+        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(RELAY_LOCK)
+            .fetch_one(&mut conn)
+            .await
+            .map_err(db_err)?;
+        if !held {
+            use sqlx::Connection as _;
+            let _ = conn.close().await;
+            return Ok(None);
+        }
+        Ok(Some(crate::RelayLease::new(PgLease { conn })))
+    }
+
     async fn notify_outbox(&self, conn: &mut sqlx::PgConnection) -> Result<()> {
         sqlx::query("SELECT pg_notify($1, '')")
             .bind(OUTBOX_CHANNEL)
@@ -191,6 +216,23 @@ impl PgStore {
     const BEGIN_WRITE: &str = "BEGIN";
 
     const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
+}
+
+/// The session holding the relay's advisory lock.
+struct PgLease {
+    conn: sqlx::PgConnection,
+}
+
+#[async_trait::async_trait]
+impl crate::LeaseHolder for PgLease {
+    /// The session answers, so its session-level lock is still held.
+    async fn is_held(&mut self) -> bool {
+        let probe = sqlx::query("SELECT 1").execute(&mut self.conn);
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), probe).await,
+            Ok(Ok(_))
+        )
+    }
 }
 
 crate::common::impl_store!(PgStore, Postgres, "postgres");

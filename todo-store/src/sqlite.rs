@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::Result;
 
@@ -53,6 +53,17 @@ pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
     outbox: Arc<Notify>,
     reminders: Arc<Notify>,
+    relay: Arc<Semaphore>,
+}
+
+/// The relay lease of a SQLite store: one permit per store (and its clones), held within the process.
+struct LocalLease(#[allow(dead_code)] OwnedSemaphorePermit);
+
+#[async_trait::async_trait]
+impl crate::LeaseHolder for LocalLease {
+    async fn is_held(&mut self) -> bool {
+        true
+    }
 }
 
 impl SqliteStore {
@@ -89,6 +100,7 @@ impl SqliteStore {
             pool,
             outbox: Arc::new(Notify::new()),
             reminders: Arc::new(Notify::new()),
+            relay: Arc::new(Semaphore::new(1)),
         })
     }
 
@@ -126,6 +138,15 @@ impl SqliteStore {
     /// Triggers, as for `index_task`.
     async fn unindex_task(_conn: &mut sqlx::SqliteConnection, _id: uuid::Uuid) -> Result<()> {
         Ok(())
+    }
+
+    async fn relay_lease(&self) -> Result<Option<crate::RelayLease>> {
+        Ok(self
+            .relay
+            .clone()
+            .try_acquire_owned()
+            .ok()
+            .map(|permit| crate::RelayLease::new(LocalLease(permit))))
     }
 
     async fn notify_outbox(&self, _conn: &mut sqlx::SqliteConnection) -> Result<()> {
