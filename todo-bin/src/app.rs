@@ -19,7 +19,7 @@ use crate::config::{BrokerConfig, RetryConfig, StoreConfig, Worker};
 use crate::consumers::{self, FaultInjection, groups};
 use crate::embedded::{OutboxBroker, OutboxLog};
 use crate::http::{Readiness, StreamHub};
-use crate::workers::{Relay, Scheduler};
+use crate::workers::{OutboxPruner, Relay, RelayConfig, Scheduler};
 
 /// Opens the store and applies its migrations.
 ///
@@ -222,6 +222,8 @@ pub struct WorkerSettings {
     pub faults: FaultInjection,
     /// How long a claimed reminder stays claimed.
     pub reminder_lease: Duration,
+    /// The outbox relay and pruning.
+    pub relay: RelayConfig,
 }
 
 /// Running workers and their counters.
@@ -238,6 +240,37 @@ impl Workers {
     }
 }
 
+/// The consumer group of a worker and the topics it reads.
+fn group_topics(worker: Worker) -> Option<(&'static str, Vec<String>)> {
+    match worker {
+        Worker::Relay | Worker::Scheduler => None,
+        Worker::Audit => Some((groups::AUDIT, consumers::AuditConsumer::topics())),
+        Worker::Recurrence => Some((groups::RECURRENCE, consumers::RecurrenceConsumer::topics())),
+        Worker::Reminders => Some((groups::REMINDERS, consumers::ReminderConsumer::topics())),
+        Worker::Suppression => Some((
+            groups::SUPPRESSION,
+            consumers::SuppressionConsumer::topics(),
+        )),
+    }
+}
+
+/// The cursors of every consumer group of the embedded mode, whether this process runs it or not: outbox pruning
+/// keeps each row until all of those reading its topic passed it.
+pub fn embedded_readers() -> Vec<todo_store::OutboxReader> {
+    Worker::ALL
+        .into_iter()
+        .filter_map(group_topics)
+        .flat_map(|(group, topics)| {
+            topics
+                .into_iter()
+                .map(move |topic| todo_store::OutboxReader {
+                    consumer: crate::embedded::cursor_name(group, &topic),
+                    topic,
+                })
+        })
+        .collect()
+}
+
 /// Starts the selected workers.
 pub fn spawn_workers(
     selection: &[Worker],
@@ -252,8 +285,20 @@ pub fn spawn_workers(
         let consumer: Option<(&'static str, Vec<String>, Arc<dyn Handler>)> = match worker {
             Worker::Relay => {
                 if broker.is_external() {
-                    let relay = Relay::new(store.clone(), broker.publisher());
+                    let relay = Relay::with_config(
+                        store.clone(),
+                        broker.publisher(),
+                        settings.relay.clone(),
+                    );
                     tasks.spawn(relay.run(shutdown.clone()));
+                } else {
+                    // The outbox is the log: only what every consumer group has read may go.
+                    let pruner = OutboxPruner::new(
+                        store.clone(),
+                        embedded_readers(),
+                        settings.relay.retention,
+                    );
+                    tasks.spawn(pruner.run(settings.relay.prune_every, shutdown.clone()));
                 }
                 None
             }

@@ -184,6 +184,7 @@ fn settings(retry: &crate::config::RetryArgs) -> anyhow::Result<WorkerSettings> 
         retry: RetryConfig::from(retry),
         faults: FaultInjection::parse(retry.fault_inject.as_deref()).map_err(anyhow::Error::msg)?,
         reminder_lease: Duration::from_secs(30),
+        relay: crate::workers::RelayConfig::default(),
     })
 }
 

@@ -191,7 +191,8 @@ impl Subscriber for OutboxBroker {
     }
 }
 
-fn cursor_name(group: &str, topic: &str) -> String {
+/// The store cursor of a consumer group's position in a topic.
+pub(crate) fn cursor_name(group: &str, topic: &str) -> String {
     format!("{group}/{topic}")
 }
 

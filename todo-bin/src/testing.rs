@@ -57,6 +57,7 @@ impl TestApp {
             },
             faults: FaultInjection::default(),
             reminder_lease: Duration::from_secs(30),
+            relay: crate::workers::RelayConfig::default(),
         };
         let workers = app::spawn_workers(&Worker::ALL, &store, &broker, &settings, &shutdown);
         let auth = Authenticator::shared_secret(&SecretString::from("test-secret"), None, None);

@@ -6,34 +6,75 @@ use std::time::Duration;
 use chrono::Utc;
 use todo_events::{Event, ReminderTriggered, SOURCE_SCHEDULER};
 use todo_kafka::{OutgoingRecord, Publisher};
-use todo_store::Store;
+use todo_store::{OutboxReader, RelayLease, Store};
 use tokio_util::sync::CancellationToken;
+
+/// How the relay runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Rows published per batch.
+    pub batch: usize,
+    /// How often a relay that does not hold the relay lease tries to take it.
+    pub lease_retry: Duration,
+    /// How long rows stay in the outbox once they are no longer needed (published, or read by every consumer
+    /// group in the embedded mode).
+    pub retention: Duration,
+    /// How often old rows are pruned.
+    pub prune_every: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            batch: 256,
+            lease_retry: Duration::from_secs(2),
+            retention: Duration::from_secs(7 * 24 * 3600),
+            prune_every: Duration::from_secs(600),
+        }
+    }
+}
 
 /// Publishes committed outbox rows in sequence order and marks them published once the broker acknowledged
 /// them. A broker outage only delays events: unacknowledged rows stay unpublished and are sent again.
+///
+/// Replicas may all run a relay: only the one holding the store's relay lease publishes (so rows are published in
+/// order, once per broker acknowledgement), the others wait and take over when it goes away. The holder also
+/// prunes published rows older than the retention.
 pub struct Relay {
     store: Arc<dyn Store>,
     publisher: Arc<dyn Publisher>,
-    batch: usize,
+    config: RelayConfig,
+    pruner: OutboxPruner,
 }
 
 impl Relay {
-    /// A relay from `store` to `publisher`.
+    /// A relay from `store` to `publisher`, with the default [`RelayConfig`].
     pub fn new(store: Arc<dyn Store>, publisher: Arc<dyn Publisher>) -> Self {
+        Self::with_config(store, publisher, RelayConfig::default())
+    }
+
+    /// A relay from `store` to `publisher`.
+    pub fn with_config(
+        store: Arc<dyn Store>,
+        publisher: Arc<dyn Publisher>,
+        config: RelayConfig,
+    ) -> Self {
+        let pruner = OutboxPruner::new(store.clone(), Vec::new(), config.retention);
         Relay {
             store,
             publisher,
-            batch: 256,
+            config,
+            pruner,
         }
     }
 
-    /// Publishes one batch; returns how many rows were published.
+    /// Publishes one batch; returns how many rows were published. The caller holds the relay lease.
     ///
     /// # Errors
     /// A store error; broker failures leave the rows unpublished and are reported as an error after the rows
     /// that were acknowledged are marked.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
-        let rows = self.store.unpublished_outbox(self.batch).await?;
+        let rows = self.store.unpublished_outbox(self.config.batch).await?;
         if rows.is_empty() {
             return Ok(0);
         }
@@ -73,33 +114,149 @@ impl Relay {
         }
     }
 
-    /// Runs until `shutdown`, woken by commits, retrying with backoff while the broker or database is down.
+    /// Runs until `shutdown`: takes the relay lease (waiting while another replica holds it), then publishes while
+    /// it holds it, woken by commits, retrying with backoff while the broker or database is down.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut backoff = Duration::from_millis(100);
-        loop {
+        while let Some(mut lease) = self.take_lease(&shutdown).await {
+            tracing::info!("relay lease taken: this replica publishes the outbox");
+            metrics::gauge!("todo_relay_lease_held").set(1.0);
+            self.publish_while_held(&mut lease, &shutdown).await;
+            metrics::gauge!("todo_relay_lease_held").set(0.0);
+            drop(lease);
             if shutdown.is_cancelled() {
                 break;
             }
+            tracing::warn!(
+                "relay lease lost: this replica stops publishing until it takes the lease again"
+            );
+        }
+    }
+
+    /// Waits for the relay lease; `None` on shutdown.
+    async fn take_lease(&self, shutdown: &CancellationToken) -> Option<RelayLease> {
+        let mut waiting = false;
+        loop {
+            if shutdown.is_cancelled() {
+                return None;
+            }
+            match self.store.try_acquire_relay_lease().await {
+                Ok(Some(lease)) => return Some(lease),
+                Ok(None) if !waiting => {
+                    tracing::info!(
+                        "another replica holds the relay lease; this one waits to take over"
+                    );
+                    waiting = true;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "relay cannot take the lease"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return None,
+                () = tokio::time::sleep(self.config.lease_retry) => {}
+            }
+        }
+    }
+
+    /// Publishes (and prunes) until shutdown or until the lease is lost.
+    async fn publish_while_held(&self, lease: &mut RelayLease, shutdown: &CancellationToken) {
+        let mut backoff = Duration::from_millis(100);
+        let mut next_prune = tokio::time::Instant::now();
+        loop {
+            if shutdown.is_cancelled() || !lease.is_held().await {
+                return;
+            }
+            if tokio::time::Instant::now() >= next_prune {
+                self.pruner.prune().await;
+                next_prune = tokio::time::Instant::now() + self.config.prune_every;
+            }
             match self.run_once().await {
-                Ok(n) if n == self.batch => continue,
+                Ok(n) if n == self.config.batch => continue,
                 Ok(_) => {
                     backoff = Duration::from_millis(100);
                     if let Ok(backlog) = self.store.outbox_backlog().await {
                         metrics::gauge!("todo_outbox_backlog").set(backlog as f64);
                     }
                     tokio::select! {
-                        () = shutdown.cancelled() => break,
+                        () = shutdown.cancelled() => return,
                         () = self.store.wait_for_outbox(Duration::from_secs(1)) => {}
                     }
                 }
                 Err(e) => {
                     tracing::warn!(error = %format!("{e:#}"), retry_in_ms = backoff.as_millis() as u64, "relay failed");
                     tokio::select! {
-                        () = shutdown.cancelled() => break,
+                        () = shutdown.cancelled() => return,
                         () = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
+            }
+        }
+    }
+}
+
+/// Deletes outbox rows older than the retention that nothing needs any more (see [`Store::prune_outbox`]):
+/// published rows, and in the embedded mode, where the outbox is the log, rows every consumer group has read.
+pub struct OutboxPruner {
+    store: Arc<dyn Store>,
+    readers: Vec<OutboxReader>,
+    retention: Duration,
+}
+
+/// Rows deleted per statement, so that a prune never holds the (SQLite) write lock for long.
+const PRUNE_BATCH: u32 = 1000;
+
+impl OutboxPruner {
+    /// A pruner that keeps every row a cursor of `readers` has not passed.
+    pub fn new(store: Arc<dyn Store>, readers: Vec<OutboxReader>, retention: Duration) -> Self {
+        OutboxPruner {
+            store,
+            readers,
+            retention,
+        }
+    }
+
+    /// Deletes what can go now; returns how many rows.
+    ///
+    /// # Errors
+    /// Store errors (what was deleted before stays deleted).
+    pub async fn prune_once(&self) -> anyhow::Result<u64> {
+        let retention = chrono::Duration::from_std(self.retention).unwrap_or(chrono::Duration::MAX);
+        let before = Utc::now()
+            .checked_sub_signed(retention)
+            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
+        let mut total = 0;
+        loop {
+            let n = self
+                .store
+                .prune_outbox(before, &self.readers, PRUNE_BATCH)
+                .await?;
+            total += n;
+            if n < u64::from(PRUNE_BATCH) {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// [`OutboxPruner::prune_once`], logging the outcome.
+    async fn prune(&self) {
+        match self.prune_once().await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(rows = n, "pruned the outbox");
+                metrics::counter!("todo_outbox_pruned_total").increment(n);
+            }
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "pruning the outbox failed"),
+        }
+    }
+
+    /// Prunes every `every` until `shutdown`.
+    pub async fn run(self, every: Duration, shutdown: CancellationToken) {
+        loop {
+            self.prune().await;
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(every) => {}
             }
         }
     }
@@ -187,5 +344,123 @@ impl Scheduler {
                 () = self.store.wait_for_reminders(sleep) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use todo_events::{Profile, Topic};
+    use todo_kafka::{LogReader as _, MemoryBroker};
+    use todo_store::{NewOutboxRecord, SqliteConfig, SqliteStore};
+
+    async fn store() -> Arc<dyn Store> {
+        let store = SqliteStore::connect(&SqliteConfig::memory())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        Arc::new(store)
+    }
+
+    async fn append(store: &dyn Store, n: usize) -> Vec<i64> {
+        let records: Vec<NewOutboxRecord> = (0..n)
+            .map(|i| NewOutboxRecord {
+                topic: Topic::TaskEvents.name().to_owned(),
+                key: Some(b"one key".to_vec()),
+                headers: Vec::new(),
+                payload: format!("row {i}").into_bytes(),
+            })
+            .collect();
+        store.append_outbox(&records).await.expect("append")
+    }
+
+    async fn published(broker: &MemoryBroker) -> i64 {
+        let partitions = broker
+            .partitions(Topic::TaskEvents.name())
+            .await
+            .expect("partitions");
+        partitions.iter().map(|p| p.high - p.low).sum()
+    }
+
+    async fn drained(store: &dyn Store) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while store.outbox_backlog().await.expect("backlog") > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the outbox was not relayed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Two relay replicas: only the lease holder publishes (every row once), and the other takes over when the
+    /// holder stops.
+    #[tokio::test]
+    async fn one_relay_publishes_and_another_takes_over() {
+        let store = store().await;
+        let broker = MemoryBroker::with_registry_topics(Profile::Local);
+        let config = RelayConfig {
+            lease_retry: Duration::from_millis(20),
+            ..RelayConfig::default()
+        };
+        let relay = |store: &Arc<dyn Store>| {
+            Relay::with_config(store.clone(), Arc::new(broker.clone()), config.clone())
+        };
+        let (first_stop, second_stop) = (CancellationToken::new(), CancellationToken::new());
+        let first = tokio::spawn(relay(&store).run(first_stop.clone()));
+        append(store.as_ref(), 20).await;
+        drained(store.as_ref()).await;
+        let second = tokio::spawn(relay(&store).run(second_stop.clone()));
+        for _ in 0..5 {
+            append(store.as_ref(), 10).await;
+            drained(store.as_ref()).await;
+        }
+        assert_eq!(published(&broker).await, 70, "every row is published once");
+        first_stop.cancel();
+        first.await.expect("first relay");
+        append(store.as_ref(), 10).await;
+        drained(store.as_ref()).await;
+        assert_eq!(published(&broker).await, 80);
+        second_stop.cancel();
+        second.await.expect("second relay");
+    }
+
+    /// In the embedded mode the pruner keeps every row some consumer group reading its topic has not passed.
+    #[tokio::test]
+    async fn embedded_pruning_waits_for_every_group() {
+        let store = store().await;
+        let seqs = append(store.as_ref(), 5).await;
+        let readers: Vec<OutboxReader> = crate::app::embedded_readers()
+            .into_iter()
+            .filter(|r| r.topic == Topic::TaskEvents.name())
+            .collect();
+        assert!(readers.len() >= 2, "{readers:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let pruner = OutboxPruner::new(
+            store.clone(),
+            crate::app::embedded_readers(),
+            Duration::ZERO,
+        );
+        for r in &readers[1..] {
+            store
+                .set_cursor(&r.consumer, seqs[4])
+                .await
+                .expect("cursor");
+        }
+        assert_eq!(
+            pruner.prune_once().await.expect("prune"),
+            0,
+            "a group has read nothing"
+        );
+        store
+            .set_cursor(&readers[0].consumer, seqs[2])
+            .await
+            .expect("cursor");
+        assert_eq!(pruner.prune_once().await.expect("prune"), 3);
+        let left = store
+            .outbox_after(Topic::TaskEvents.name(), 0, 100)
+            .await
+            .expect("read");
+        assert_eq!(left.iter().map(|r| r.seq).collect::<Vec<_>>(), seqs[3..]);
     }
 }
