@@ -127,7 +127,9 @@ impl SqliteStore {
             .join(" ")
     }
 
-    /// Triggers keep the full-text index in step with `tasks` (migration 0002), in the same statement.
+    /// Triggers keep the full-text index in step with `tasks` (migration 0002), in the same statement. The index is
+    /// keyed by the implicit rowid of `tasks`, which `VACUUM` may renumber: nothing here runs it, and after one the
+    /// index needs `INSERT INTO tasks_fts (tasks_fts) VALUES ('rebuild')`.
     async fn index_task(
         _conn: &mut sqlx::SqliteConnection,
         _task: &todo_domain::Task,
