@@ -130,8 +130,8 @@ pub struct AuthArgs {
     /// (embedded mode on a loopback address only).
     #[arg(long, env = "TODO_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<SecretString>,
-    /// JWKS URL of an external identity provider (RS256/ES256 tokens).
-    #[arg(long, env = "TODO_JWKS_URL", conflicts_with = "jwt_secret")]
+    /// JWKS URL of an external identity provider (RS256/ES256 tokens), `http://` or `https://`.
+    #[arg(long, env = "TODO_JWKS_URL", conflicts_with = "jwt_secret", value_parser = parse_jwks_url)]
     pub jwks_url: Option<String>,
     /// Required `iss` claim, if set.
     #[arg(long, env = "TODO_JWT_ISSUER")]
@@ -360,6 +360,22 @@ pub struct HealthcheckArgs {
     /// URL to probe.
     #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
     pub url: String,
+}
+
+/// A JWKS URL: absolute, `http` or `https`, with a host.
+fn parse_jwks_url(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let url = reqwest::Url::parse(s)
+        .map_err(|e| format!("`{s}` is not a URL ({e}); expected https://HOST/PATH"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "`{s}` is not an http:// or https:// URL; expected https://HOST/PATH"
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{s}` has no host; expected https://HOST/PATH"));
+    }
+    Ok(s.to_owned())
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {

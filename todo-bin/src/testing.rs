@@ -42,6 +42,20 @@ impl TestApp {
     /// # Panics
     /// When the database cannot be created (a test set-up failure).
     pub async fn spawn() -> Self {
+        Self::spawn_with_auth(Authenticator::shared_secret(
+            &SecretString::from("test-secret"),
+            None,
+            None,
+        ))
+        .await
+    }
+
+    /// [`TestApp::spawn`] verifying tokens with `auth` (for example against a JWKS). [`TestApp::token`] mints
+    /// tokens only with a shared secret.
+    ///
+    /// # Panics
+    /// When the database cannot be created (a test set-up failure).
+    pub async fn spawn_with_auth(auth: Authenticator) -> Self {
         let dir = std::env::temp_dir().join(format!("todo-test-{}", Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let store = app::open_store(&StoreConfig::Sqlite {
@@ -60,7 +74,6 @@ impl TestApp {
             relay: crate::workers::RelayConfig::default(),
         };
         let workers = app::spawn_workers(&Worker::ALL, &store, &broker, &settings, &shutdown);
-        let auth = Authenticator::shared_secret(&SecretString::from("test-secret"), None, None);
         let service = TaskService::new(store.clone(), Arc::new(SystemClock));
         let hub = StreamHub::default();
         app::spawn_stream_feed(store.clone(), hub.clone(), shutdown.clone());
