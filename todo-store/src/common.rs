@@ -89,6 +89,38 @@ macro_rules! impl_store {
             Ok(())
         }
 
+        /// Replaces a task row whose stored version is `expected_version`.
+        async fn replace_task(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            task: &todo_domain::Task,
+            expected_version: i64,
+        ) -> $crate::Result<()> {
+            let c = rows::task_columns(task);
+            let done = sqlx::query(
+                "UPDATE tasks SET title = $1, title_key = $2, description = $3, priority = $4, tags = $5, \
+                 due_date = $6, due_time = $7, time_zone = $8, due_ms = $9, recurrence = $10, series_id = $11, \
+                 series_index = $12, reminder_leads = $13, status = $14, completed_at = $15, updated_at = $16, \
+                 version = $17 WHERE id = $18 AND owner = $19 AND version = $20",
+            )
+            .bind(c.title).bind(c.title_key).bind(c.description).bind(c.priority).bind(c.tags).bind(c.due_date)
+            .bind(c.due_time).bind(c.time_zone).bind(c.due_ms).bind(c.recurrence).bind(c.series_id)
+            .bind(c.series_index).bind(c.reminder_leads).bind(c.status).bind(c.completed_at).bind(c.updated_at)
+            .bind(c.version).bind(c.id).bind(c.owner).bind(expected_version)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+            if done.rows_affected() != 1 {
+                let exists = sqlx::query("SELECT version FROM tasks WHERE id = $1 AND owner = $2")
+                    .bind(c.id)
+                    .bind(c.owner)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                return Err(if exists.is_some() { $crate::Error::Conflict } else { $crate::Error::NotFound });
+            }
+            Ok(())
+        }
+
         async fn insert_reminder(
             conn: &mut <$db as sqlx::Database>::Connection,
             r: &todo_domain::Reminder,
@@ -334,36 +366,59 @@ macro_rules! impl_store {
             }
 
             async fn update_task(&self, task: &todo_domain::Task, expected_version: i64, events: &[todo_events::Event]) -> $crate::Result<()> {
-                let c = rows::task_columns(task);
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
-                let done = sqlx::query(
-                    "UPDATE tasks SET title = $1, title_key = $2, description = $3, priority = $4, tags = $5, \
-                     due_date = $6, due_time = $7, time_zone = $8, due_ms = $9, recurrence = $10, series_id = $11, \
-                     series_index = $12, reminder_leads = $13, status = $14, completed_at = $15, updated_at = $16, \
-                     version = $17 WHERE id = $18 AND owner = $19 AND version = $20",
-                )
-                .bind(c.title).bind(c.title_key).bind(c.description).bind(c.priority).bind(c.tags).bind(c.due_date)
-                .bind(c.due_time).bind(c.time_zone).bind(c.due_ms).bind(c.recurrence).bind(c.series_id)
-                .bind(c.series_index).bind(c.reminder_leads).bind(c.status).bind(c.completed_at).bind(c.updated_at)
-                .bind(c.version).bind(c.id).bind(c.owner).bind(expected_version)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-                if done.rows_affected() != 1 {
-                    let exists = sqlx::query("SELECT version FROM tasks WHERE id = $1 AND owner = $2")
-                        .bind(c.id)
-                        .bind(c.owner)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                    return Err(if exists.is_some() { $crate::Error::Conflict } else { $crate::Error::NotFound });
-                }
+                replace_task(&mut tx, task, expected_version).await?;
                 Self::index_task(&mut tx, task).await?;
                 insert_events(&mut tx, events, task.updated_at).await?;
                 self.notify_outbox(&mut tx).await?;
                 tx.commit().await.map_err(db_err)?;
                 self.after_commit(!events.is_empty(), false);
                 Ok(())
+            }
+
+            async fn update_task_with_reminders(
+                &self,
+                task: &todo_domain::Task,
+                expected_version: i64,
+                events: &[todo_events::Event],
+                changes: &[$crate::ReminderChange],
+            ) -> $crate::Result<u64> {
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                replace_task(&mut tx, task, expected_version).await?;
+                Self::index_task(&mut tx, task).await?;
+                let mut changed = 0;
+                for change in changes {
+                    // Only a reminder of this task that is still PENDING and not fired moves; clearing the claim makes
+                    // an in-flight fire at the old time lose (`fire_reminder` answers false) and the new time govern.
+                    let (id, query) = match *change {
+                        $crate::ReminderChange::Reschedule { id, remind_at } => (id, sqlx::query(
+                            "UPDATE reminders SET remind_at = $1, remind_ms = $2, claimed_until = NULL, claim_token = NULL \
+                             WHERE id = $3 AND task_id = $4 AND owner = $5 AND status = 'PENDING' AND emitted = 0",
+                        )
+                        .bind(remind_at)
+                        .bind(remind_at.timestamp_millis())),
+                        $crate::ReminderChange::Cancel { id } => (id, sqlx::query(
+                            "UPDATE reminders SET status = 'CANCELLED', claimed_until = NULL, claim_token = NULL \
+                             WHERE id = $1 AND task_id = $2 AND owner = $3 AND status = 'PENDING' AND emitted = 0",
+                        )),
+                    };
+                    let done = query
+                        .bind(id.as_uuid())
+                        .bind(task.id.as_uuid())
+                        .bind(task.owner.as_uuid())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    changed += done.rows_affected();
+                }
+                insert_events(&mut tx, events, task.updated_at).await?;
+                self.notify_outbox(&mut tx).await?;
+                if changed > 0 {
+                    self.notify_reminders(&mut tx).await?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                self.after_commit(!events.is_empty(), changed > 0);
+                Ok(changed)
             }
 
             async fn delete_task(&self, owner: todo_domain::UserId, id: todo_domain::TaskId, events: &[todo_events::Event]) -> $crate::Result<()> {

@@ -499,6 +499,225 @@ pub async fn reminder_transitions_are_monotonic(store: &dyn Store) {
     );
 }
 
+/// An update with reminder changes commits both or neither, changes only the task's still pending, unfired
+/// reminders, releases a scheduler's claim on a moved one and wakes the scheduler.
+pub async fn task_update_moves_pending_reminders(store: Arc<dyn Store>) {
+    let owner = user();
+    let mut task = new_task(owner, "Dentist");
+    task.due = Some(Due::on(NaiveDate::from_ymd_opt(2030, 3, 1).expect("date")));
+    let lead = |r: Reminder| Reminder {
+        lead: Some(LeadTime::parse("1h").expect("lead")),
+        ..r
+    };
+    // Times far before any other behaviour's reminders, so only these are claimed below.
+    let long_ago = now() - Span::days(4000);
+    let pending = lead(reminder(&task, now() + Span::hours(1)));
+    let absolute = reminder(&task, now() + Span::hours(2));
+    let claimed = lead(reminder(&task, long_ago));
+    let fired = lead(reminder(&task, long_ago));
+    let triggered = lead(reminder(&task, now() + Span::hours(3)));
+    let other_task = new_task(owner, "Other");
+    let foreign = lead(reminder(&other_task, now() + Span::hours(1)));
+    store
+        .create_task(
+            &task,
+            &[
+                pending.clone(),
+                absolute.clone(),
+                claimed.clone(),
+                fired.clone(),
+                triggered.clone(),
+            ],
+            &[],
+        )
+        .await
+        .expect("create");
+    store
+        .create_task(&other_task, std::slice::from_ref(&foreign), &[])
+        .await
+        .expect("create other");
+    let claims = store
+        .claim_due_reminders(long_ago, 10, Duration::from_secs(600))
+        .await
+        .expect("claim");
+    let claim_of = |id: ReminderId| {
+        claims
+            .iter()
+            .find(|c| c.reminder.id == id)
+            .map(|c| c.lease_token)
+            .expect("claimed")
+    };
+    let (claimed_token, fired_token) = (claim_of(claimed.id), claim_of(fired.id));
+    let task_id = task.id;
+    let trigger_event = |r: &Reminder| {
+        Event::new(
+            SOURCE_BACKEND,
+            now(),
+            todo_events::ReminderTriggered {
+                reminder_id: r.id.as_uuid(),
+                task_id: task_id.as_uuid(),
+                user_id: owner.as_uuid(),
+                task_title: "Dentist".into(),
+                due_date: None,
+                remind_at: Some(r.remind_at),
+            },
+        )
+    };
+    assert!(
+        store
+            .fire_reminder(fired.id, fired_token, &trigger_event(&fired), now())
+            .await
+            .expect("fire")
+    );
+    store
+        .transition_reminder(
+            triggered.id,
+            &ReminderInput::Trigger {
+                task_active: true,
+                at: now(),
+            },
+            now(),
+        )
+        .await
+        .expect("trigger");
+
+    let expected = task.version;
+    task.apply(
+        TaskPatch {
+            due: Some(Some(Due::on(
+                NaiveDate::from_ymd_opt(2030, 3, 2).expect("date"),
+            ))),
+            ..Default::default()
+        },
+        now(),
+    );
+    let moved_to = now() + Span::hours(25);
+    let changes = [
+        crate::ReminderChange::Reschedule {
+            id: pending.id,
+            remind_at: moved_to,
+        },
+        crate::ReminderChange::Reschedule {
+            id: claimed.id,
+            remind_at: moved_to,
+        },
+        crate::ReminderChange::Reschedule {
+            id: fired.id,
+            remind_at: moved_to,
+        },
+        crate::ReminderChange::Cancel { id: triggered.id },
+        crate::ReminderChange::Cancel { id: foreign.id },
+    ];
+    // A stale version writes nothing, reminders included.
+    let before = store.list_reminders(owner, task.id).await.expect("list");
+    assert!(matches!(
+        store
+            .update_task_with_reminders(&task, expected - 1, &[], &changes)
+            .await,
+        Err(Error::Conflict)
+    ));
+    assert_eq!(
+        store.list_reminders(owner, task.id).await.expect("list"),
+        before
+    );
+
+    let updated = Event::new(
+        SOURCE_BACKEND,
+        now(),
+        todo_events::TaskUpdated {
+            task_id: task.id.as_uuid(),
+            user_id: owner.as_uuid(),
+            changes: Default::default(),
+            updated_at: now(),
+        },
+    );
+    let waiter = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            store.wait_for_reminders(Duration::from_secs(10)).await;
+            started.elapsed()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let changed = store
+        .update_task_with_reminders(&task, expected, std::slice::from_ref(&updated), &changes)
+        .await
+        .expect("update");
+    assert_eq!(
+        changed, 2,
+        "only the pending, unfired reminders of the task change"
+    );
+    let woke_after = waiter.await.expect("waiter");
+    assert!(
+        woke_after < Duration::from_secs(5),
+        "the scheduler was not woken ({woke_after:?})"
+    );
+    assert_eq!(store.get_task(owner, task.id).await.expect("get"), task);
+    let outbox = store
+        .outbox_after(updated.topic().name(), 0, 100_000)
+        .await
+        .expect("outbox");
+    assert!(outbox.iter().any(|r| r.event_id == Some(updated.id())));
+
+    let by_id = |list: &[Reminder], id: ReminderId| {
+        list.iter().find(|r| r.id == id).cloned().expect("listed")
+    };
+    let after = store.list_reminders(owner, task.id).await.expect("list");
+    assert_eq!(by_id(&after, pending.id).remind_at, moved_to);
+    assert_eq!(by_id(&after, pending.id).status, ReminderStatus::Pending);
+    assert_eq!(by_id(&after, absolute.id), absolute);
+    assert_eq!(by_id(&after, claimed.id).remind_at, moved_to);
+    assert_eq!(by_id(&after, fired.id).remind_at, long_ago);
+    assert_eq!(
+        by_id(&after, triggered.id).status,
+        ReminderStatus::Triggered
+    );
+    let foreign_after = store
+        .list_reminders(owner, other_task.id)
+        .await
+        .expect("list");
+    assert_eq!(foreign_after, std::slice::from_ref(&foreign));
+    // The claim at the old time is released: its holder cannot fire it, and it is not due before its new time.
+    assert!(
+        !store
+            .fire_reminder(claimed.id, claimed_token, &trigger_event(&claimed), now())
+            .await
+            .expect("stale fire")
+    );
+    let early = store
+        .claim_due_reminders(moved_to - Span::seconds(1), 100, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    assert!(
+        early
+            .iter()
+            .all(|c| c.reminder.id != pending.id && c.reminder.id != claimed.id)
+    );
+
+    // A cancellation through an update.
+    let expected = task.version;
+    task.apply(
+        TaskPatch {
+            due: Some(None),
+            ..Default::default()
+        },
+        now(),
+    );
+    let changed = store
+        .update_task_with_reminders(
+            &task,
+            expected,
+            &[],
+            &[crate::ReminderChange::Cancel { id: pending.id }],
+        )
+        .await
+        .expect("update");
+    assert_eq!(changed, 1);
+    let after = store.list_reminders(owner, task.id).await.expect("list");
+    assert_eq!(by_id(&after, pending.id).status, ReminderStatus::Cancelled);
+}
+
 /// Filters, full-text search, sorts and cursor pages.
 pub async fn list_filters_search_and_pages(store: &dyn Store) {
     let owner = user();
@@ -869,6 +1088,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     search_follows_updates_and_deletes(store.as_ref()).await;
     prune_keeps_what_readers_need(store.as_ref()).await;
     relay_lease_has_one_holder(store.as_ref(), store.as_ref()).await;
+    task_update_moves_pending_reminders(store.clone()).await;
 }
 
 #[cfg(test)]

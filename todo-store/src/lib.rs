@@ -210,6 +210,24 @@ pub struct ReminderClaim {
     pub lease_token: Uuid,
 }
 
+/// A change to one of a task's reminders, committed with the task's update
+/// ([`Store::update_task_with_reminders`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReminderChange {
+    /// Fire at `remind_at` instead (a claim a scheduler holds on it is released, so the new time governs).
+    Reschedule {
+        /// The reminder.
+        id: ReminderId,
+        /// Its new time.
+        remind_at: DateTime<Utc>,
+    },
+    /// Cancel it.
+    Cancel {
+        /// The reminder.
+        id: ReminderId,
+    },
+}
+
 /// A consumer of the outbox log (the embedded mode): its stored cursor ([`Store::cursor`]) and the topic it reads.
 /// [`Store::prune_outbox`] never deletes a row of `topic` that this cursor has not passed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,6 +326,20 @@ pub trait Store: Send + Sync + 'static {
     /// [`Error::NotFound`] when the owner has no such task; [`Error::Conflict`] when the stored version differs.
     async fn update_task(&self, task: &Task, expected_version: i64, events: &[Event])
     -> Result<()>;
+
+    /// [`Store::update_task`], and in the same transaction applies `changes` to reminders of that task that are
+    /// still PENDING and not yet fired (a change to any other reminder is skipped). Wakes the reminder scheduler
+    /// when a reminder changed. Returns how many reminders changed.
+    ///
+    /// # Errors
+    /// As [`Store::update_task`]; nothing is written then.
+    async fn update_task_with_reminders(
+        &self,
+        task: &Task,
+        expected_version: i64,
+        events: &[Event],
+        changes: &[ReminderChange],
+    ) -> Result<u64>;
 
     /// Deletes a task and writes its events in one transaction. Its reminders stay for the suppression consumer
     /// to cancel.

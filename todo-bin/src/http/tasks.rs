@@ -213,6 +213,10 @@ pub(crate) async fn get(
 }
 
 /// `PATCH /api/v1/tasks/{id}`
+///
+/// Changing the due date, time or time zone of an active task moves its pending lead-time reminders with it (one
+/// whose new time has passed fires at once while the task is not yet due, and is cancelled once the task is
+/// overdue); removing the due date cancels them. Reminders set at an absolute time stay.
 #[utoipa::path(patch, path = "/api/v1/tasks/{id}", tag = "tasks", params(("id" = String, Path)),
     request_body = UpdateTask,
     responses((status = 200, body = TaskView), (status = 409, body = super::problem::Problem),

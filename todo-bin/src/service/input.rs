@@ -95,7 +95,8 @@ pub struct UpdateTask {
     /// New tags (replaces the set).
     #[serde(default)]
     pub tags: Option<Vec<String>>,
-    /// New due date; `null` clears the due date, time and zone.
+    /// New due date; `null` clears the due date, time and zone. Pending lead-time reminders follow the due
+    /// instant; clearing it cancels them.
     #[serde(default, deserialize_with = "double")]
     #[schema(value_type = Option<String>)]
     pub due_date: Option<Option<String>>,

@@ -177,6 +177,9 @@ impl TaskService {
 
     /// Changes fields of a task; emits `task.updated` with only the fields that changed (nothing when none did).
     ///
+    /// When the due date, time or time zone of an active task changes, its pending lead-time reminders follow in
+    /// the same transaction (see [`follow_due`]); reminders set at an absolute time stay where they are.
+    ///
     /// # Errors
     /// [`ServiceError::Conflict`] when `input.version` is stale or a concurrent update won.
     pub async fn update_task(
@@ -198,11 +201,23 @@ impl TaskService {
             .validate(task.due.as_ref())
             .map_err(ServiceError::Invalid)?;
         let expected = task.version;
+        let old_due = task.due;
         let now = self.now();
         let changes = task.apply(patch, now);
         if changes.is_empty() {
             return Ok(task);
         }
+        let reminder_changes =
+            if task.due != old_due && task.status == todo_domain::TaskStatus::Active {
+                let reminders = self
+                    .store
+                    .list_reminders(user, id)
+                    .await
+                    .map_err(store_error)?;
+                follow_due(&reminders, task.due.as_ref(), now)
+            } else {
+                Vec::new()
+            };
         let events = [event(
             now,
             task.id,
@@ -213,10 +228,15 @@ impl TaskService {
                 updated_at: now,
             },
         )];
-        self.store
-            .update_task(&task, expected, &events)
-            .await
-            .map_err(store_error)?;
+        if reminder_changes.is_empty() {
+            self.store.update_task(&task, expected, &events).await
+        } else {
+            self.store
+                .update_task_with_reminders(&task, expected, &events, &reminder_changes)
+                .await
+                .map(drop)
+        }
+        .map_err(store_error)?;
         Ok(task)
     }
 
@@ -418,6 +438,37 @@ fn reminders_for(task: &Task, now: DateTime<Utc>) -> Result<Vec<Reminder>, Servi
         .collect()
 }
 
+/// What a new due date (`None`: removed) does to a task's reminders, decided at `now`.
+///
+/// Only PENDING reminders set by lead time that have not fired yet change; absolute ones keep their time.
+/// - A lead-time reminder moves to the new due instant minus its lead time.
+/// - If that instant has already passed but the task is not yet due, it moves to `now`: the scheduler fires it
+///   at once (the task is due sooner than the lead time asked for, which is worth a reminder).
+/// - If the new due instant itself has passed, or the due date was removed, it is cancelled: there is nothing
+///   left to count back from. Cancelling is final; a later due date does not bring it back (set a new one).
+pub(crate) fn follow_due(
+    reminders: &[Reminder],
+    due: Option<&Due>,
+    now: DateTime<Utc>,
+) -> Vec<todo_store::ReminderChange> {
+    use todo_store::ReminderChange;
+    reminders
+        .iter()
+        .filter(|r| r.status == ReminderStatus::Pending && r.fired_at.is_none())
+        .filter_map(|r| {
+            let lead = r.lead?;
+            let Some(instant) = due.map(Due::instant).filter(|at| *at > now) else {
+                return Some(ReminderChange::Cancel { id: r.id });
+            };
+            let at = (instant - lead.duration()).max(now);
+            (at != r.remind_at).then_some(ReminderChange::Reschedule {
+                id: r.id,
+                remind_at: at,
+            })
+        })
+        .collect()
+}
+
 /// Maps a store error to a service error.
 pub(crate) fn store_error(e: todo_store::Error) -> ServiceError {
     match e {
@@ -461,5 +512,80 @@ fn to_store_query(q: ListTasks) -> todo_store::TaskQuery {
         descending,
         limit: q.limit,
         cursor: q.cursor,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, TimeZone as _};
+    use todo_domain::{LeadTime, TaskId, UserId};
+    use todo_store::ReminderChange;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn at(day: u32, hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2030, 1, day, hour, 0, 0)
+            .single()
+            .expect("instant")
+    }
+
+    fn reminder(lead: Option<&str>, remind_at: DateTime<Utc>) -> Reminder {
+        Reminder {
+            id: ReminderId::new(),
+            task_id: TaskId::from_uuid(Uuid::nil()),
+            owner: UserId::from_uuid(Uuid::nil()),
+            lead: lead.map(|l| LeadTime::parse(l).expect("lead")),
+            remind_at,
+            status: ReminderStatus::Pending,
+            fired_at: None,
+            created_at: at(1, 0),
+        }
+    }
+
+    fn due(day: u32) -> Due {
+        Due::on(NaiveDate::from_ymd_opt(2030, 1, day).expect("date"))
+    }
+
+    #[test]
+    fn lead_time_reminders_follow_the_due_date_and_absolute_ones_stay() {
+        let now = at(1, 12);
+        let lead = reminder(Some("1h"), at(9, 23));
+        let absolute = reminder(None, at(9, 20));
+        let mut fired = reminder(Some("2h"), at(9, 22));
+        fired.fired_at = Some(at(1, 11));
+        let mut cancelled = reminder(Some("3h"), at(9, 21));
+        cancelled.status = ReminderStatus::Cancelled;
+        let all = [lead.clone(), absolute, fired, cancelled];
+        assert_eq!(
+            follow_due(&all, Some(&due(20)), now),
+            [ReminderChange::Reschedule {
+                id: lead.id,
+                remind_at: at(19, 23)
+            }]
+        );
+        // Unchanged instant: nothing to write.
+        assert_eq!(follow_due(&all, Some(&due(10)), now), []);
+    }
+
+    #[test]
+    fn a_reminder_overtaken_by_the_new_due_date_fires_now_or_is_cancelled() {
+        let now = at(1, 12);
+        let week = reminder(Some("1 week"), at(9, 0));
+        // Due on the 3rd: a week before is past, the task is not due yet: fire now.
+        assert_eq!(
+            follow_due(std::slice::from_ref(&week), Some(&due(3)), now),
+            [ReminderChange::Reschedule {
+                id: week.id,
+                remind_at: now
+            }]
+        );
+        // Due today at 00:00, already passed: cancelled; likewise without a due date.
+        for new_due in [Some(due(1)), None] {
+            assert_eq!(
+                follow_due(std::slice::from_ref(&week), new_due.as_ref(), now),
+                [ReminderChange::Cancel { id: week.id }]
+            );
+        }
     }
 }
