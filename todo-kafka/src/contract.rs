@@ -326,11 +326,13 @@ async fn poll_ref(s: &dyn Subscription) -> Option<Delivery> {
 }
 
 /// A handler scripted per event title: `fail-retry` always fails retryably, `fail-permanent-once` fails
-/// permanently the first time; while `down_calls` is above zero every call reports the dependency down (and
-/// counts it down); every other event succeeds. It records the order of successful titles per key and every attempt.
+/// permanently the first time; with an outage set, every call from the first one until the outage has lasted its
+/// length (on tokio's clock) reports the dependency down; every other event succeeds. It records the order of
+/// successful titles per key, every attempt, and when the first success came.
 #[derive(Default)]
 struct Scripted {
-    down_calls: AtomicU32,
+    outage: Mutex<Outage>,
+    first_success: Mutex<Option<tokio::time::Instant>>,
     handled: Mutex<BTreeMap<Vec<u8>, Vec<String>>>,
     attempts: Mutex<BTreeMap<String, u32>>,
     ids: Mutex<Vec<Uuid>>,
@@ -361,11 +363,15 @@ impl Handler for Scripted {
             return Err(HandlerError::permanent("constraint violated"));
         }
         let down = self
-            .down_calls
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
+            .outage
+            .lock()
+            .map(|mut o| o.is_down(tokio::time::Instant::now()))
+            .unwrap_or(false);
         if down {
             return Err(HandlerError::dependency_down("database unreachable"));
+        }
+        if let Ok(mut first) = self.first_success.lock() {
+            first.get_or_insert_with(tokio::time::Instant::now);
         }
         if let Ok(mut ids) = self.ids.lock() {
             ids.push(event.id());
@@ -376,6 +382,23 @@ impl Handler for Scripted {
                 .push(title);
         }
         Ok(())
+    }
+}
+
+/// A dependency outage that starts at the handler's first call (a group join can take seconds on a real
+/// broker, so a clock started earlier could run out before any event arrives) and lasts `length`.
+#[derive(Default)]
+struct Outage {
+    length: Option<Duration>,
+    until: Option<tokio::time::Instant>,
+}
+
+impl Outage {
+    fn is_down(&mut self, now: tokio::time::Instant) -> bool {
+        let Some(length) = self.length else {
+            return false;
+        };
+        now < *self.until.get_or_insert(now + length)
     }
 }
 
@@ -649,12 +672,45 @@ pub async fn replay_from_dlq(h: &Harness) -> Outcome {
 }
 
 /// While a dependency is down the partition is paused and the same event probed until it succeeds: every event
-/// is processed, in order per key, and nothing is dead-lettered.
+/// is processed, in order per key, and nothing is dead-lettered. A 2-second outage (real time on a real broker)
+/// with probes every 10 ms doubling to 200 ms; [`dependency_outage`] runs other lengths and policies.
 pub async fn dependency_outage_dead_letters_nothing(h: &Harness) -> Outcome {
+    dependency_outage(
+        h,
+        Duration::from_secs(2),
+        BreakerPolicy {
+            initial: Duration::from_millis(10),
+            max: Duration::from_millis(200),
+        },
+    )
+    .await
+}
+
+/// The most handler calls one partition makes while the dependency is down for `outage`: the first call and
+/// every probe that starts before the outage ends (sleeps may run late, never early, so this is an upper bound).
+fn max_calls_while_down(outage: Duration, breaker: &BreakerPolicy) -> u64 {
+    let mut calls = 1;
+    let mut elapsed = Duration::ZERO;
+    let mut delay = breaker.initial;
+    loop {
+        elapsed += delay;
+        if elapsed >= outage {
+            return calls;
+        }
+        calls += 1;
+        delay = (delay * 2).min(breaker.max);
+    }
+}
+
+/// A dependency outage of `outage` (starting at the first handler call) under a breaker policy: the partitions
+/// are paused while it lasts, probes back off as the policy says, and once it ends every event is processed in
+/// order per key, with nothing dead-lettered and the circuits closed again.
+pub async fn dependency_outage(h: &Harness, outage: Duration, breaker: BreakerPolicy) -> Outcome {
+    const PARTITIONS: i32 = 2;
     let topic = unique("outage");
     let group = unique("g");
     let dlq_topic = dlq::dlq_topic(&topic);
-    create(h, &topic, 2).await?;
+    create(h, &topic, PARTITIONS).await?;
     create(h, &dlq_topic, 1).await?;
     let users: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
     let mut records = Vec::new();
@@ -667,20 +723,47 @@ pub async fn dependency_outage_dead_letters_nothing(h: &Harness) -> Outcome {
         }
     }
     let handler = Arc::new(Scripted::default());
-    // Down for the first 8 calls: with probes at 10, 20, 40, 80, 80 ms ... the outage lasts about half a second.
-    handler.down_calls.store(8, Ordering::SeqCst);
+    if let Ok(mut o) = handler.outage.lock() {
+        o.length = Some(outage);
+    }
     publish_all(h, records).await?;
-    let r = start(h, fast_config(&group, &topic), handler.clone());
+    let config = fast_config(&group, &topic).with_breaker(breaker.clone());
+    let r = start(h, config, handler.clone());
+    wait_for(h, &r, "a partition paused by the open circuit", |m| {
+        m.paused_partitions >= 1
+    })
+    .await?;
+    let during = r.metrics.snapshot();
+    check!(
+        during.processed == 0 && during.dependency_down >= 1,
+        "while the dependency is down: {during:?}"
+    );
     wait_for(h, &r, "all 15 events processed", |m| m.processed == 15).await?;
+    wait_for(h, &r, "the circuits closed", |m| m.paused_partitions == 0).await?;
     let snapshot = r.metrics.snapshot();
     stop(r).await?;
     check!(
-        snapshot.dead_lettered == 0,
-        "dead-lettered during an outage: {snapshot:?}"
+        snapshot.dead_lettered == 0 && snapshot.retried == 0,
+        "dead-lettered or retried during an outage: {snapshot:?}"
     );
+    let bound = PARTITIONS as u64 * max_calls_while_down(outage, &breaker);
     check!(
-        snapshot.dependency_down == 8,
-        "expected 8 dependency-down results: {snapshot:?}"
+        snapshot.dependency_down <= bound,
+        "{} probes failed during a {outage:?} outage, more than the {bound} the backoff allows",
+        snapshot.dependency_down
+    );
+    let (Some(until), Some(first)) = (
+        handler.outage.lock().ok().and_then(|o| o.until),
+        handler.first_success.lock().ok().and_then(|f| *f),
+    ) else {
+        return Err("the outage never started or nothing succeeded".into());
+    };
+    check!(first >= until, "an event succeeded before the outage ended");
+    let recovery = first - until;
+    check!(
+        recovery <= breaker.max + Duration::from_secs(5),
+        "the first success came {recovery:?} after the dependency was back (probe cap {:?})",
+        breaker.max
     );
     let expected: Vec<String> = (0..5).map(|i| i.to_string()).collect();
     let handled = handler
@@ -796,6 +879,26 @@ mod tests {
         if let Err(e) = run_all(&h).await {
             panic!("memory broker failed the contract:\n{e}");
         }
+    }
+
+    /// The 30-second database outage with the default breaker policy (1 s doubling, 60 s cap), on tokio's
+    /// paused clock: the runtime, breaker and broker code are the ones that run in real time, only the clock is
+    /// virtual, so the test takes well under a second.
+    #[tokio::test(start_paused = true)]
+    async fn memory_broker_thirty_second_outage_on_a_paused_clock() {
+        let mut h = memory_harness();
+        h.timeout = Duration::from_secs(300);
+        let started = tokio::time::Instant::now();
+        if let Err(e) =
+            dependency_outage(&h, Duration::from_secs(30), BreakerPolicy::default()).await
+        {
+            panic!("30 s outage: {e}");
+        }
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_secs(30),
+            "the outage was not simulated: {elapsed:?}"
+        );
     }
 
     #[cfg(feature = "rdkafka")]

@@ -659,6 +659,214 @@ async fn dead_letter(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::contract::sample_event;
+    use crate::{MemoryBroker, OutgoingRecord, TopicAdmin, TopicConfig, dlq};
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicU32;
+    use tokio::sync::{Notify, Semaphore};
+    use tokio::time::Instant;
+
+    /// Fails every call retryably and records when each attempt came.
+    #[derive(Default)]
+    struct AlwaysRetryable {
+        attempts: Mutex<Vec<Instant>>,
+    }
+
+    #[async_trait]
+    impl Handler for AlwaysRetryable {
+        async fn handle(&self, _event: Event, _delivery: &Delivery) -> Result<(), HandlerError> {
+            if let Ok(mut a) = self.attempts.lock() {
+                a.push(Instant::now());
+            }
+            Err(HandlerError::retryable("db timeout"))
+        }
+    }
+
+    /// Succeeds, but each call waits for a permit; says when a call has started.
+    struct Gated {
+        entered: Notify,
+        release: Semaphore,
+        handled: AtomicU32,
+    }
+
+    impl Gated {
+        fn new() -> Arc<Self> {
+            Arc::new(Gated {
+                entered: Notify::new(),
+                release: Semaphore::new(0),
+                handled: AtomicU32::new(0),
+            })
+        }
+    }
+
+    #[async_trait]
+    impl Handler for Gated {
+        async fn handle(&self, _event: Event, _delivery: &Delivery) -> Result<(), HandlerError> {
+            self.entered.notify_one();
+            let permit = self
+                .release
+                .acquire()
+                .await
+                .map_err(HandlerError::permanent)?;
+            permit.forget();
+            self.handled.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    async fn broker_with(topic: &str, events: usize) -> Arc<MemoryBroker> {
+        let broker = Arc::new(MemoryBroker::new());
+        for t in [topic.to_owned(), dlq::dlq_topic(topic)] {
+            broker
+                .create_topic(&TopicConfig::new(t, 1))
+                .await
+                .expect("create topic");
+        }
+        let user = uuid::Uuid::new_v4();
+        let records = (0..events)
+            .map(|i| OutgoingRecord::from_event_to(topic, &sample_event(user, &i.to_string())))
+            .collect();
+        for r in broker.publish_batch(records).await {
+            r.expect("publish");
+        }
+        broker
+    }
+
+    struct Started {
+        stop: CancellationToken,
+        task: tokio::task::JoinHandle<Result<()>>,
+        metrics: Metrics,
+    }
+
+    fn start(
+        broker: &Arc<MemoryBroker>,
+        config: ConsumerConfig,
+        handler: Arc<dyn Handler>,
+    ) -> Started {
+        let runtime = ConsumerRuntime::new(config, handler, broker.clone());
+        let metrics = runtime.metrics();
+        let stop = CancellationToken::new();
+        let (b, s) = (broker.clone(), stop.clone());
+        let task = tokio::spawn(async move { runtime.run(b.as_ref(), s).await });
+        Started {
+            stop,
+            task,
+            metrics,
+        }
+    }
+
+    async fn until(metrics: &Metrics, cond: impl Fn(&MetricsSnapshot) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !cond(&metrics.snapshot()) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out: {:?}",
+                metrics.snapshot()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn retry_gaps(retry: Option<RetryPolicy>) -> Vec<Duration> {
+        let broker = broker_with("t", 1).await;
+        let handler = Arc::new(AlwaysRetryable::default());
+        let mut config = ConsumerConfig::new("g", ["t"]);
+        if let Some(retry) = retry {
+            config = config.with_retry(retry);
+        }
+        let r = start(&broker, config, handler.clone());
+        until(&r.metrics, |m| m.dead_lettered == 1).await;
+        r.stop.cancel();
+        r.task.await.expect("join").expect("run");
+        assert_eq!(r.metrics.snapshot().retried, 3);
+        assert_eq!(broker.committed_offset("g", "t", 0), Some(1));
+        let dead = dlq::list(broker.as_ref(), "t.dlq").await.expect("list");
+        assert_eq!(dead.len(), 1);
+        assert_eq!(
+            (dead[0].info.attempts, dead[0].info.error_class.as_str()),
+            (4, "retryable")
+        );
+        let attempts = handler
+            .attempts
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default();
+        attempts.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+
+    /// The default policy end to end, on tokio's paused clock: four attempts 1 s, 2 s and 4 s apart, then the DLQ.
+    #[tokio::test(start_paused = true)]
+    async fn retryable_failures_wait_one_two_four_seconds_then_dead_letter() {
+        let gaps = retry_gaps(None).await;
+        assert_eq!(gaps.len(), 3, "{gaps:?}");
+        for (gap, want) in gaps.iter().zip([1, 2, 4]) {
+            let want = Duration::from_secs(want);
+            assert!(
+                *gap >= want && *gap <= want + Duration::from_millis(5),
+                "{gaps:?}"
+            );
+        }
+    }
+
+    /// Jitter set through the consumer configuration spreads the delays within its fraction.
+    #[tokio::test(start_paused = true)]
+    async fn configured_jitter_spreads_the_retry_delays() {
+        let gaps = retry_gaps(Some(RetryPolicy::default().with_jitter(0.5))).await;
+        assert_eq!(gaps.len(), 3, "{gaps:?}");
+        let mut off_schedule = 0;
+        for (gap, want) in gaps.iter().zip([1000u64, 2000, 4000]) {
+            let ms = gap.as_millis() as u64;
+            assert!(ms + 1 >= want / 2 && ms <= want * 3 / 2 + 5, "{gaps:?}");
+            if ms.abs_diff(want) > 5 {
+                off_schedule += 1;
+            }
+        }
+        assert!(off_schedule > 0, "no jitter applied: {gaps:?}");
+    }
+
+    /// Shutdown lets the event in flight finish and commits it; queued events stay for the next member.
+    #[tokio::test]
+    async fn shutdown_finishes_the_event_in_flight_and_commits_it() {
+        let broker = broker_with("t", 3).await;
+        let handler = Gated::new();
+        let r = start(&broker, ConsumerConfig::new("g", ["t"]), handler.clone());
+        handler.entered.notified().await;
+        r.stop.cancel();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !r.task.is_finished(),
+            "the runtime stopped before the event in flight finished"
+        );
+        handler.release.add_permits(1);
+        r.task.await.expect("join").expect("run");
+        assert_eq!(r.metrics.snapshot().processed, 1);
+        assert_eq!(handler.handled.load(Ordering::SeqCst), 1);
+        assert_eq!(broker.committed_offset("g", "t", 0), Some(1));
+
+        handler.release.add_permits(10);
+        let again = start(&broker, ConsumerConfig::new("g", ["t"]), handler.clone());
+        until(&again.metrics, |m| m.processed == 2).await;
+        again.stop.cancel();
+        again.task.await.expect("join").expect("run");
+        assert_eq!(handler.handled.load(Ordering::SeqCst), 3);
+        assert_eq!(broker.committed_offset("g", "t", 0), Some(3));
+    }
+
+    /// The lag counter shows the records behind the high watermark, and drops to zero once they are processed.
+    #[tokio::test]
+    async fn lag_counts_unprocessed_records_until_they_are_handled() {
+        let broker = broker_with("t", 10).await;
+        let handler = Gated::new();
+        let mut config = ConsumerConfig::new("g", ["t"]);
+        config.lag_interval = Duration::from_millis(10);
+        let r = start(&broker, config, handler.clone());
+        handler.entered.notified().await;
+        until(&r.metrics, |m| m.lag == 10).await;
+        handler.release.add_permits(10);
+        until(&r.metrics, |m| m.processed == 10 && m.lag == 0).await;
+        r.stop.cancel();
+        r.task.await.expect("join").expect("run");
+    }
 
     #[test]
     fn default_retry_policy_is_one_two_four_seconds() {
