@@ -673,3 +673,83 @@ impl TopicAdmin for KafkaBroker {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn producer_is_idempotent_acks_all_compressed_with_the_java_partitioner() {
+        let c = KafkaConfig::new("b:9092").producer();
+        assert_eq!(c.get("bootstrap.servers"), Some("b:9092"));
+        assert_eq!(c.get("enable.idempotence"), Some("true"));
+        assert_eq!(c.get("acks"), Some("all"));
+        assert_eq!(c.get("compression.type"), Some("lz4"));
+        assert_eq!(c.get("partitioner"), Some("murmur2_random"));
+        assert_eq!(c.get("linger.ms"), Some("5"));
+        assert_eq!(c.get("message.timeout.ms"), Some("30000"));
+        assert_eq!(c.get("security.protocol"), Some("plaintext"));
+    }
+
+    #[test]
+    fn consumer_stores_offsets_only_when_told_and_starts_at_the_earliest() {
+        let c = KafkaConfig::new("b:9092").consumer("audit-consumer");
+        assert_eq!(c.get("group.id"), Some("audit-consumer"));
+        assert_eq!(c.get("enable.auto.offset.store"), Some("false"));
+        assert_eq!(c.get("enable.auto.commit"), Some("true"));
+        assert_eq!(c.get("auto.offset.reset"), Some("earliest"));
+        let r = KafkaConfig::new("b:9092").reader();
+        assert_eq!(r.get("enable.auto.commit"), Some("false"));
+        assert_eq!(r.get("enable.partition.eof"), Some("true"));
+    }
+
+    #[test]
+    fn sasl_scram_over_tls_and_plain_tls_set_the_librdkafka_keys() {
+        for (mechanism, name) in [
+            (SaslMechanism::ScramSha256, "SCRAM-SHA-256"),
+            (SaslMechanism::ScramSha512, "SCRAM-SHA-512"),
+            (SaslMechanism::Plain, "PLAIN"),
+        ] {
+            let config = KafkaConfig::new("b:9093").with_security(Security::SaslSsl {
+                mechanism,
+                username: "svc".into(),
+                password: "s3cret".into(),
+            });
+            for c in [config.producer(), config.consumer("g"), config.reader()] {
+                assert_eq!(c.get("security.protocol"), Some("sasl_ssl"));
+                assert_eq!(c.get("sasl.mechanism"), Some(name));
+                assert_eq!(c.get("sasl.username"), Some("svc"));
+                assert_eq!(c.get("sasl.password"), Some("s3cret"));
+            }
+            let shown = format!("{config:?}");
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
+        let tls = KafkaConfig::new("b:9093").with_security(Security::Ssl);
+        assert_eq!(tls.producer().get("security.protocol"), Some("ssl"));
+        assert_eq!(tls.producer().get("sasl.mechanism"), None);
+    }
+
+    #[test]
+    fn raw_librdkafka_keys_reach_every_client_and_override_the_defaults() {
+        let config = KafkaConfig::new("b:9092")
+            .with_extra("linger.ms", "50")
+            .with_extra("ssl.ca.location", "/etc/ca.pem")
+            .with_extra("enable.auto.commit", "false");
+        assert_eq!(config.producer().get("linger.ms"), Some("50"));
+        for c in [config.producer(), config.consumer("g"), config.reader()] {
+            assert_eq!(c.get("ssl.ca.location"), Some("/etc/ca.pem"));
+        }
+        assert_eq!(
+            config.consumer("g").get("enable.auto.commit"),
+            Some("false")
+        );
+    }
+
+    #[test]
+    fn an_unknown_raw_key_is_a_config_error() {
+        let err = KafkaBroker::new(&KafkaConfig::new("b:9092").with_extra("no.such.key", "1"))
+            .unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err}");
+    }
+}

@@ -11,9 +11,11 @@
 //!   structured-mode CloudEvent keyed by user id) and [`Delivery`] ([`Delivery::event`] reads either mode).
 //! - Brokers: [`MemoryBroker`] (always compiled) and `KafkaBroker` (feature `rdkafka`). Both partition keys with
 //!   [`murmur2`], as Java clients and librdkafka's `murmur2_random` do.
-//! - [`ConsumerRuntime`]: runs a [`Handler`] with one task per partition, retries (1 s, 2 s, 4 s), a circuit
-//!   breaker for [`HandlerError::DependencyDown`], dead letters to `<topic>.dlq` ([`dlq`] lists the headers and
-//!   has list, inspect and replay tools), graceful shutdown and [`Metrics`].
+//! - [`ConsumerRuntime`]: runs a [`Handler`] with one task per partition, retries ([`RetryPolicy`]: 1 s, 2 s,
+//!   4 s by default, configurable, with optional jitter), a circuit breaker for [`HandlerError::DependencyDown`]
+//!   that pauses the partition and probes with backoff ([`BreakerPolicy`]) so an outage dead-letters nothing,
+//!   dead letters to `<topic>.dlq` ([`dlq`] lists the headers and has list, inspect and replay tools), graceful
+//!   shutdown and [`Metrics`] (processed, retried, dead-lettered, consumer lag).
 //!
 //! # Feature flags
 //!
