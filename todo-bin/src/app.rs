@@ -28,7 +28,12 @@ use crate::workers::{OutboxPruner, Relay, RelayConfig, Scheduler};
 pub async fn open_store(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
     let store: Arc<dyn Store> = match config {
         StoreConfig::Sqlite { path } => {
-            let cfg = todo_store::SqliteConfig::file(path);
+            // `:memory:` names one database for the whole pool, not one per pooled connection.
+            let cfg = if path.as_os_str() == ":memory:" {
+                todo_store::SqliteConfig::memory()
+            } else {
+                todo_store::SqliteConfig::file(path)
+            };
             Arc::new(
                 todo_store::SqliteStore::connect(&cfg)
                     .await

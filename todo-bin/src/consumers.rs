@@ -254,7 +254,10 @@ impl Handler for ReminderConsumer {
             task_active: active,
             at: now,
         };
-        match self
+        // The reminder's resulting state decides, not the task check alone: suppression may have cancelled the
+        // reminder between the check and the transition, and a cancelled reminder must never be audited as
+        // triggered. A redelivery after a crash finds it TRIGGERED already and records the (idempotent) audit row.
+        let triggered = match self
             .store
             .transition_reminder(
                 todo_domain::ReminderId::from_uuid(data.reminder_id),
@@ -263,10 +266,11 @@ impl Handler for ReminderConsumer {
             )
             .await
         {
-            Ok(_) | Err(todo_store::Error::NotFound) => {}
+            Ok(reminder) => reminder.status == ReminderStatus::Triggered,
+            Err(todo_store::Error::NotFound) => false,
             Err(e) => return Err(classify(e)),
-        }
-        if active {
+        };
+        if triggered {
             self.store
                 .record_audit(&event, now)
                 .await
@@ -309,5 +313,129 @@ impl Handler for SuppressionConsumer {
             .await
             .map(|_| ())
             .map_err(classify)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StoreConfig;
+    use crate::service::{CreateTask, SetReminder, SystemClock, TaskService};
+    use todo_events::ReminderTriggered;
+
+    async fn service() -> TaskService {
+        let store = crate::app::open_store(&StoreConfig::Sqlite {
+            path: ":memory:".into(),
+        })
+        .await
+        .expect("store");
+        TaskService::new(store, Arc::new(SystemClock))
+    }
+
+    async fn triggered_rows(service: &TaskService, user: UserId) -> usize {
+        let page = service
+            .store()
+            .list_audit(user, 100, None)
+            .await
+            .expect("audit");
+        page.items
+            .iter()
+            .filter(|e| e.event_type == "reminder.triggered")
+            .count()
+    }
+
+    /// A trigger for a reminder of an active task: TRIGGERED and audited once, also when delivered twice; a
+    /// trigger for a reminder the user cancelled meanwhile (the task still active): stays CANCELLED and is never
+    /// audited as triggered.
+    #[tokio::test]
+    async fn the_reminder_state_decides_what_is_audited() {
+        let service = service().await;
+        let user = UserId::new();
+        let task = service
+            .create_task(
+                user,
+                CreateTask {
+                    title: "Call Ada".into(),
+                    ..CreateTask::default()
+                },
+            )
+            .await
+            .expect("task");
+        let at = (Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+        let mut reminders = Vec::new();
+        for _ in 0..2 {
+            reminders.push(
+                service
+                    .set_reminder(
+                        user,
+                        task.id,
+                        SetReminder {
+                            remind_at: Some(at.clone()),
+                            ..SetReminder::default()
+                        },
+                    )
+                    .await
+                    .expect("reminder"),
+            );
+        }
+        service
+            .cancel_reminder(user, reminders[1].id)
+            .await
+            .expect("cancel");
+        let consumer = ReminderConsumer::new(service.store().clone(), FaultInjection::default());
+        let delivery = Delivery {
+            topic: Topic::Reminders.name().into(),
+            partition: 0,
+            offset: 0,
+            key: None,
+            headers: Default::default(),
+            payload: None,
+            timestamp: None,
+        };
+        let trigger = |r: &todo_domain::Reminder| {
+            Event::new(
+                "test",
+                Utc::now(),
+                ReminderTriggered {
+                    reminder_id: r.id.as_uuid(),
+                    task_id: task.id.as_uuid(),
+                    user_id: user.as_uuid(),
+                    task_title: "Call Ada".into(),
+                    due_date: None,
+                    remind_at: Some(r.remind_at),
+                },
+            )
+        };
+
+        let cancelled = trigger(&reminders[1]);
+        consumer
+            .handle(cancelled, &delivery)
+            .await
+            .expect("handled");
+        let list = service
+            .store()
+            .list_reminders(user, task.id)
+            .await
+            .expect("list");
+        let status = |id| list.iter().find(|r| r.id == id).map(|r| r.status);
+        assert_eq!(status(reminders[1].id), Some(ReminderStatus::Cancelled));
+        assert_eq!(triggered_rows(&service, user).await, 0);
+
+        let live = trigger(&reminders[0]);
+        for _ in 0..2 {
+            consumer
+                .handle(live.clone(), &delivery)
+                .await
+                .expect("handled");
+        }
+        let list = service
+            .store()
+            .list_reminders(user, task.id)
+            .await
+            .expect("list");
+        let status = |id| list.iter().find(|r| r.id == id).map(|r| r.status);
+        assert_eq!(status(reminders[0].id), Some(ReminderStatus::Triggered));
+        assert_eq!(status(reminders[1].id), Some(ReminderStatus::Cancelled));
+        assert_eq!(triggered_rows(&service, user).await, 1);
     }
 }
