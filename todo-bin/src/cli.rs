@@ -236,6 +236,7 @@ async fn serve(
         &store_cfg,
         &broker_cfg,
         &selection,
+        true,
         local_token.as_deref(),
     );
     serve_http(listener, router, shutdown, &token).await?;
@@ -248,6 +249,7 @@ fn announce(
     store: &StoreConfig,
     broker: &BrokerConfig,
     workers: &[Worker],
+    api: bool,
     token: Option<&str>,
 ) {
     let names: Vec<&str> = workers.iter().map(|w| w.name()).collect();
@@ -262,9 +264,13 @@ fn announce(
             names.join(", ")
         }
     );
-    eprintln!(
-        "  api:      http://{addr}/api/v1 (docs: http://{addr}/api/docs, MCP: http://{addr}/mcp)"
-    );
+    if api {
+        eprintln!(
+            "  api:      http://{addr}/api/v1 (docs: http://{addr}/api/docs, MCP: http://{addr}/mcp)"
+        );
+    } else {
+        eprintln!("  health:   http://{addr}/healthz, http://{addr}/readyz, metrics: http://{addr}/metrics");
+    }
     if let Some(token) = token {
         eprintln!(
             "  no --jwt-secret given: a random secret was generated for this run; a token for a local user:"
@@ -316,7 +322,7 @@ async fn worker(
         .await
         .with_context(|| format!("--listen: cannot bind {}", args.listen))?;
     let addr = listener.local_addr()?;
-    announce(addr, &store_cfg, &broker_cfg, &selection, None);
+    announce(addr, &store_cfg, &broker_cfg, &selection, false, None);
     serve_http(listener, router, shutdown, &token).await?;
     workers.join().await;
     Ok(())
