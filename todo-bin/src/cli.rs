@@ -269,7 +269,9 @@ fn announce(
             "  api:      http://{addr}/api/v1 (docs: http://{addr}/api/docs, MCP: http://{addr}/mcp)"
         );
     } else {
-        eprintln!("  health:   http://{addr}/healthz, http://{addr}/readyz, metrics: http://{addr}/metrics");
+        eprintln!(
+            "  health:   http://{addr}/healthz, http://{addr}/readyz, metrics: http://{addr}/metrics"
+        );
     }
     if let Some(token) = token {
         eprintln!(
