@@ -30,3 +30,5 @@ pub fn require(var: &str) -> Option<String> {
 pub fn is_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
+
+pub mod harness;
