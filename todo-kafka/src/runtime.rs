@@ -1,9 +1,8 @@
 //! The consumer runtime: one task per partition, retries with backoff, a circuit breaker for dependency outages,
 //! dead-letter topics, graceful shutdown and counters.
 
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -172,8 +171,10 @@ pub struct ConsumerConfig {
     pub retry: RetryPolicy,
     /// Backoff while a dependency is down.
     pub breaker: BreakerPolicy,
-    /// Deliveries buffered per partition before the partition is paused. Default 10 000 (pausing a Kafka partition
-    /// drops its prefetched records, so a small buffer makes the consumer refetch constantly).
+    /// Deliveries buffered per partition. When a partition's task has this many waiting, the runtime takes no new
+    /// deliveries (the client's prefetch buffer fills and fetching stops) until that task has worked its backlog
+    /// down to half. Default 10 000. (Backpressure does not pause the partition: pausing drops the prefetched
+    /// records and refetches them from inside a batch, which costs throughput on any broker and stalls on some.)
     pub max_queued_per_partition: usize,
     /// How often stored offsets are committed (besides rebalance and shutdown). Default 5 s.
     pub commit_interval: Duration,
@@ -242,7 +243,7 @@ pub struct MetricsSnapshot {
     /// Records behind the high watermark, summed over the partitions this member has consumed from, as of the
     /// last refresh ([`ConsumerConfig::lag_interval`]).
     pub lag: u64,
-    /// Partitions paused right now (circuit open or too many buffered deliveries).
+    /// Partitions paused right now by an open circuit.
     pub paused_partitions: u64,
 }
 
@@ -299,31 +300,61 @@ impl std::fmt::Debug for ConsumerRuntime {
     }
 }
 
+/// What a partition task tells the consumer loop (rarely: per-record bookkeeping goes through [`SlotShared`]).
 enum WorkerMsg {
-    Done(TopicPartition, i64),
     BreakerOpen(TopicPartition),
     BreakerClosed(TopicPartition),
+    /// The backlog of a partition that reached [`ConsumerConfig::max_queued_per_partition`] fell to half of it.
+    Drained(TopicPartition),
 }
 
-/// A deferred update of one partition's bookkeeping.
-type SlotChange = Box<dyn FnOnce(&mut PartitionSlot)>;
+/// Bookkeeping of one partition shared by the consumer loop and the partition task.
+#[derive(Default)]
+struct SlotShared {
+    /// Deliveries sent to the task and not finished yet.
+    queued: AtomicUsize,
+    /// The offset after the last finished delivery (for lag).
+    position: AtomicI64,
+    /// Set by the loop when the backlog reached the limit; the task clears it and sends
+    /// [`WorkerMsg::Drained`] once the backlog is down to half.
+    backlog_full: AtomicBool,
+}
 
 struct PartitionSlot {
+    tp: TopicPartition,
     tx: mpsc::UnboundedSender<Delivery>,
-    queued: usize,
+    shared: Arc<SlotShared>,
     breaker_open: bool,
+    backlog: bool,
     paused: bool,
-    position: i64,
+}
+
+/// The partitions this member has received from, looked up without allocating (a member has few partitions).
+#[derive(Default)]
+struct Slots(Vec<PartitionSlot>);
+
+impl Slots {
+    fn find(&mut self, topic: &str, partition: i32) -> Option<&mut PartitionSlot> {
+        self.0
+            .iter_mut()
+            .find(|s| s.tp.partition == partition && s.tp.topic == topic)
+    }
 }
 
 struct WorkerCtx {
     handler: Arc<dyn Handler>,
     dlq: Arc<dyn Publisher>,
+    subscription: Arc<dyn Subscription>,
     config: ConsumerConfig,
+    max_queued: usize,
     metrics: Metrics,
     shutdown: CancellationToken,
     done: mpsc::UnboundedSender<WorkerMsg>,
 }
+
+/// A partition task stores its offset at least every this many finished deliveries, and whenever its queue is
+/// empty (storing is cheap but not free; a later store covers the earlier offsets).
+const STORE_EVERY: u32 = 256;
 
 impl ConsumerRuntime {
     /// A runtime that dead-letters through `dlq` (usually the same broker).
@@ -368,46 +399,56 @@ impl ConsumerRuntime {
         shutdown: CancellationToken,
     ) -> Result<()> {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+        let max_queued = self.config.max_queued_per_partition.max(1);
         let ctx = Arc::new(WorkerCtx {
             handler: self.handler.clone(),
             dlq: self.dlq.clone(),
+            subscription: subscription.clone(),
             config: self.config.clone(),
+            max_queued,
             metrics: self.metrics.clone(),
             shutdown: shutdown.clone(),
             done: done_tx,
         });
-        let mut slots: HashMap<TopicPartition, PartitionSlot> = HashMap::new();
+        let mut slots = Slots::default();
         let mut tasks = JoinSet::new();
         let mut commit_tick =
             tokio::time::interval(self.config.commit_interval.max(Duration::from_millis(1)));
         let mut lag_tick =
             tokio::time::interval(self.config.lag_interval.max(Duration::from_millis(1)));
-        let max_queued = self.config.max_queued_per_partition.max(1);
         loop {
+            // Backpressure: while a partition that is not paused has a full backlog, take no new deliveries.
+            let full = slots.0.iter().any(|s| s.backlog && !s.breaker_open);
             tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
-                Some(msg) = done_rx.recv() => {
-                    self.on_worker_msg(&*subscription, &mut slots, msg, max_queued);
-                }
-                next = subscription.next() => match next {
+                Some(msg) = done_rx.recv() => self.on_worker_msg(&*subscription, &mut slots, msg),
+                next = subscription.next(), if !full => match next {
                     None => break,
                     Some(Err(e)) => {
                         tracing::warn!(group = %self.config.group, error = %e, "consumer error");
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                     Some(Ok(delivery)) => {
-                        let tp = delivery.topic_partition();
-                        let slot = slots.entry(tp.clone()).or_insert_with(|| {
+                        if slots.find(&delivery.topic, delivery.partition).is_none() {
+                            let tp = delivery.topic_partition();
                             let (tx, rx) = mpsc::unbounded_channel();
-                            tasks.spawn(partition_task(ctx.clone(), tp.clone(), rx));
-                            PartitionSlot { tx, queued: 0, breaker_open: false, paused: false, position: delivery.offset }
-                        });
-                        slot.queued += 1;
-                        if slot.tx.send(delivery).is_err() {
-                            slot.queued -= 1;
+                            let shared = Arc::new(SlotShared::default());
+                            shared.position.store(delivery.offset, Ordering::Relaxed);
+                            tasks.spawn(partition_task(ctx.clone(), tp.clone(), shared.clone(), rx));
+                            slots.0.push(PartitionSlot {
+                                tp, tx, shared, breaker_open: false, backlog: false, paused: false,
+                            });
                         }
-                        self.apply_pause(&*subscription, &tp, slot, max_queued);
+                        if let Some(slot) = slots.find(&delivery.topic, delivery.partition) {
+                            let queued = slot.shared.queued.fetch_add(1, Ordering::SeqCst) + 1;
+                            if slot.tx.send(delivery).is_err() {
+                                slot.shared.queued.fetch_sub(1, Ordering::SeqCst);
+                            } else if queued >= max_queued && !slot.backlog {
+                                slot.backlog = true;
+                                slot.shared.backlog_full.store(true, Ordering::SeqCst);
+                            }
+                        }
                     }
                 },
                 _ = commit_tick.tick() => {
@@ -418,8 +459,8 @@ impl ConsumerRuntime {
                 _ = lag_tick.tick() => self.refresh_lag(&*subscription, &slots).await,
             }
         }
-        // Shutdown: close the queues, let each task finish its event in flight, store what finished, commit.
-        for slot in slots.values_mut() {
+        // Shutdown: close the queues, let each task finish its event in flight and store what it finished, commit.
+        for slot in &mut slots.0 {
             let (closed, _) = mpsc::unbounded_channel();
             slot.tx = closed;
         }
@@ -430,7 +471,7 @@ impl ConsumerRuntime {
             }
         }
         while let Ok(msg) = done_rx.try_recv() {
-            self.on_worker_msg(&*subscription, &mut slots, msg, max_queued);
+            self.on_worker_msg(&*subscription, &mut slots, msg);
         }
         self.refresh_lag(&*subscription, &slots).await;
         let committed = subscription.commit().await;
@@ -438,52 +479,24 @@ impl ConsumerRuntime {
         committed.and(closed)
     }
 
-    fn on_worker_msg(
-        &self,
-        subscription: &dyn Subscription,
-        slots: &mut HashMap<TopicPartition, PartitionSlot>,
-        msg: WorkerMsg,
-        max_queued: usize,
-    ) {
-        let (tp, change): (TopicPartition, SlotChange) = match msg {
-            WorkerMsg::Done(tp, offset) => {
-                if let Err(e) = subscription.store(&tp.topic, tp.partition, offset) {
-                    tracing::debug!(%tp, offset, error = %e, "offset not stored (partition moved?)");
-                }
-                (
-                    tp,
-                    Box::new(move |s: &mut PartitionSlot| {
-                        s.queued = s.queued.saturating_sub(1);
-                        s.position = s.position.max(offset + 1);
-                    }),
-                )
-            }
-            WorkerMsg::BreakerOpen(tp) => {
-                (tp, Box::new(|s: &mut PartitionSlot| s.breaker_open = true))
-            }
-            WorkerMsg::BreakerClosed(tp) => {
-                (tp, Box::new(|s: &mut PartitionSlot| s.breaker_open = false))
-            }
+    fn on_worker_msg(&self, subscription: &dyn Subscription, slots: &mut Slots, msg: WorkerMsg) {
+        let (tp, change): (TopicPartition, fn(&mut PartitionSlot)) = match msg {
+            WorkerMsg::BreakerOpen(tp) => (tp, |s| s.breaker_open = true),
+            WorkerMsg::BreakerClosed(tp) => (tp, |s| s.breaker_open = false),
+            WorkerMsg::Drained(tp) => (tp, |s| s.backlog = false),
         };
-        if let Some(slot) = slots.get_mut(&tp) {
+        if let Some(slot) = slots.find(&tp.topic, tp.partition) {
             change(slot);
-            self.apply_pause(subscription, &tp, slot, max_queued);
+            self.apply_pause(subscription, slot);
         }
     }
 
-    fn apply_pause(
-        &self,
-        subscription: &dyn Subscription,
-        tp: &TopicPartition,
-        slot: &mut PartitionSlot,
-        max_queued: usize,
-    ) {
-        let want = slot.breaker_open
-            || slot.queued >= max_queued
-            || (slot.paused && slot.queued > max_queued / 2);
+    fn apply_pause(&self, subscription: &dyn Subscription, slot: &mut PartitionSlot) {
+        let want = slot.breaker_open;
         if want == slot.paused {
             return;
         }
+        let tp = &slot.tp;
         let result = if want {
             subscription.pause(tp)
         } else {
@@ -503,11 +516,7 @@ impl ConsumerRuntime {
         }
     }
 
-    async fn refresh_lag(
-        &self,
-        subscription: &dyn Subscription,
-        slots: &HashMap<TopicPartition, PartitionSlot>,
-    ) {
+    async fn refresh_lag(&self, subscription: &dyn Subscription, slots: &Slots) {
         let fetch =
             tokio::time::timeout(Duration::from_secs(5), subscription.high_watermarks()).await;
         let Ok(Ok(highs)) = fetch else {
@@ -515,7 +524,13 @@ impl ConsumerRuntime {
         };
         let lag: i64 = highs
             .iter()
-            .filter_map(|(tp, high)| slots.get(tp).map(|s| (high - s.position).max(0)))
+            .filter_map(|(tp, high)| {
+                slots
+                    .0
+                    .iter()
+                    .find(|s| &s.tp == tp)
+                    .map(|s| (high - s.shared.position.load(Ordering::Relaxed)).max(0))
+            })
             .sum();
         self.metrics.0.lag.store(lag as u64, Ordering::Relaxed);
     }
@@ -529,8 +544,12 @@ enum Outcome {
 async fn partition_task(
     ctx: Arc<WorkerCtx>,
     tp: TopicPartition,
+    shared: Arc<SlotShared>,
     mut rx: mpsc::UnboundedReceiver<Delivery>,
 ) {
+    // The last finished offset not stored yet, and how many finished since the last store.
+    let mut unstored: Option<i64> = None;
+    let mut since_store = 0u32;
     loop {
         let next = tokio::select! {
             biased;
@@ -542,10 +561,34 @@ async fn partition_task(
         };
         match process(&ctx, &tp, &delivery).await {
             Outcome::Finished => {
-                let _ = ctx.done.send(WorkerMsg::Done(tp.clone(), delivery.offset));
+                unstored = Some(delivery.offset);
+                since_store += 1;
+                shared
+                    .position
+                    .fetch_max(delivery.offset + 1, Ordering::Relaxed);
+                let queued = shared.queued.fetch_sub(1, Ordering::SeqCst) - 1;
+                if queued <= ctx.max_queued / 2 && shared.backlog_full.swap(false, Ordering::SeqCst)
+                {
+                    let _ = ctx.done.send(WorkerMsg::Drained(tp.clone()));
+                }
+                if since_store >= STORE_EVERY || rx.is_empty() {
+                    store(&ctx, &tp, unstored.take());
+                    since_store = 0;
+                }
             }
             Outcome::Interrupted => break,
         }
+    }
+    store(&ctx, &tp, unstored);
+}
+
+/// Stores a finished offset: the next commit makes the group resume after it.
+fn store(ctx: &WorkerCtx, tp: &TopicPartition, offset: Option<i64>) {
+    let Some(offset) = offset else {
+        return;
+    };
+    if let Err(e) = ctx.subscription.store(&tp.topic, tp.partition, offset) {
+        tracing::debug!(%tp, offset, error = %e, "offset not stored (partition moved?)");
     }
 }
 
@@ -568,9 +611,22 @@ async fn process(ctx: &WorkerCtx, tp: &TopicPartition, delivery: &Delivery) -> O
     let mut attempts: u32 = 0;
     let mut retries = 0usize;
     let mut probe: Option<Duration> = None;
+    // The first attempt takes the decoded event; a retry (rare) decodes the record again instead of every
+    // delivery paying for a clone.
+    let mut first = Some(event);
     loop {
         attempts += 1;
-        match ctx.handler.handle(event.clone(), delivery).await {
+        let event = match first.take() {
+            Some(event) => event,
+            None => match delivery.event() {
+                Ok(event) => event,
+                Err(e) => {
+                    return dead_letter(ctx, delivery, "undecodable", &error_chain(&e), attempts)
+                        .await;
+                }
+            },
+        };
+        match ctx.handler.handle(event, delivery).await {
             Ok(()) => {
                 inc(&ctx.metrics.0.processed);
                 if probe.is_some() {
@@ -850,6 +906,25 @@ mod tests {
         again.task.await.expect("join").expect("run");
         assert_eq!(handler.handled.load(Ordering::SeqCst), 3);
         assert_eq!(broker.committed_offset("g", "t", 0), Some(3));
+    }
+
+    /// A full backlog holds back new deliveries without pausing the partition, and nothing is lost or reordered.
+    #[tokio::test]
+    async fn a_full_backlog_holds_deliveries_back_and_loses_nothing() {
+        let broker = broker_with("t", 30).await;
+        let handler = Gated::new();
+        let mut config = ConsumerConfig::new("g", ["t"]);
+        config.max_queued_per_partition = 2;
+        let r = start(&broker, config, handler.clone());
+        handler.entered.notified().await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(r.metrics.snapshot().paused_partitions, 0);
+        handler.release.add_permits(30);
+        until(&r.metrics, |m| m.processed == 30).await;
+        r.stop.cancel();
+        r.task.await.expect("join").expect("run");
+        assert_eq!(handler.handled.load(Ordering::SeqCst), 30);
+        assert_eq!(broker.committed_offset("g", "t", 0), Some(30));
     }
 
     /// The lag counter shows the records behind the high watermark, and drops to zero once they are processed.
