@@ -17,6 +17,13 @@
 //!   dead letters to `<topic>.dlq` ([`dlq`] lists the headers and has list, inspect and replay tools), graceful
 //!   shutdown and [`Metrics`] (processed, retried, dead-lettered, consumer lag).
 //!
+//! # Tests
+//!
+//! The `contract` suite runs against the memory broker, `KafkaBroker` on rdkafka's `MockCluster`, and
+//! `KafkaBroker` on a real broker process when `TODO_TEST_KAFKA_BROKERS` names one. Its dependency-outage behaviour
+//! uses a 2-second real outage; the 30-second outage runs with the default breaker policy on the memory
+//! broker under tokio's paused clock (the same runtime and breaker code, virtual time).
+//!
 //! # Feature flags
 //!
 //! - `rdkafka` (default): `KafkaBroker`, `KafkaConfig` over rdkafka with a bundled librdkafka (a C build).

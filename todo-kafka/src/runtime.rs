@@ -281,6 +281,8 @@ fn inc(counter: &AtomicU64) {
 /// - Dead letters go to `<topic>.dlq` with the original key, value and headers plus the `dlq-*` headers of
 ///   [`crate::dlq`]. If the dead-letter publish fails it is retried with the breaker backoff; the offset is
 ///   stored only once it succeeded.
+/// - Backpressure: while a partition has [`ConsumerConfig::max_queued_per_partition`] deliveries waiting, no new
+///   deliveries are taken until its task is down to half (the partition is not paused for that).
 /// - Shutdown (the token is cancelled): each partition task finishes the event in flight (a retry or probe
 ///   wait is cut short, leaving that event uncommitted for redelivery), then offsets are stored, committed and
 ///   the member leaves the group.
