@@ -21,18 +21,18 @@ pub(crate) async fn republish_everything(
         let name = topic.name();
         let mut records = Vec::new();
         for p in reader.partitions(name).await.context(name)? {
+            // Read to the end of the partition rather than to the reported high watermark, which some brokers
+            // report below the last offset; the republished records land after the end found here.
             let mut from = p.low;
-            while from < p.high {
+            loop {
                 let batch = reader.read(name, p.partition, from, 500).await?;
                 let Some(last) = batch.last() else { break };
                 from = last.offset + 1;
-                records.extend(batch.into_iter().filter(|d| d.offset < p.high).map(|d| {
-                    OutgoingRecord {
-                        topic: name.to_owned(),
-                        key: d.key,
-                        headers: d.headers,
-                        value: d.payload.unwrap_or_default(),
-                    }
+                records.extend(batch.into_iter().map(|d| OutgoingRecord {
+                    topic: name.to_owned(),
+                    key: d.key,
+                    headers: d.headers,
+                    value: d.payload.unwrap_or_default(),
                 }));
             }
         }

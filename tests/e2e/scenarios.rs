@@ -359,8 +359,8 @@ async fn snapshot(api: &Api) -> anyhow::Result<BTreeMap<String, Value>> {
 }
 
 /// Republishes every record of the three topics (4.6, and "replaying a whole topic changes nothing"), waits until
-/// the consumers have processed all of them, and returns how many were replayed.
-async fn replay_all_topics(system: &System) -> anyhow::Result<usize> {
+/// the consumers have processed all of them, and returns how many were replayed per topic.
+async fn replay_all_topics(system: &System) -> anyhow::Result<BTreeMap<String, usize>> {
     let before = system.consumer_metrics().await?;
     // There is no CLI command for a full replay (operators replay dead letters); the tests do it with the
     // library, through the same broker wiring the binary uses.
@@ -393,7 +393,7 @@ async fn replay_all_topics(system: &System) -> anyhow::Result<usize> {
         })
     })
     .await?;
-    Ok(replayed.values().sum())
+    Ok(replayed)
 }
 
 async fn flows(mode: Mode) {
@@ -452,8 +452,8 @@ async fn run_flows(system: &System) -> anyhow::Result<()> {
         .sum();
     let replayed = replay_all_topics(system).await?;
     ensure!(
-        replayed >= audited,
-        "every audited event was on a topic: replayed {replayed} records, {audited} audit rows"
+        replayed.values().sum::<usize>() >= audited,
+        "every audited event was on a topic: replayed {replayed:?}, {audited} audit rows: {before:#?}"
     );
     for (u, was) in users.iter().zip(before) {
         let is = snapshot(u).await?;
