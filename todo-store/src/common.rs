@@ -203,6 +203,7 @@ macro_rules! impl_store {
 
         impl $store {
             fn after_commit(&self, outbox: bool, reminders: bool) {
+                self.wake_other_processes(outbox, reminders);
                 if outbox {
                     self.outbox.notify_waiters();
                 }

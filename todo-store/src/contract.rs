@@ -1147,12 +1147,51 @@ mod tests {
             .expect("connect");
         relay_lease_has_one_holder(&store, &replica).await;
         relay_lease_dies_with_its_session(&store, &replica).await;
+        commits_wake_other_processes(&store, &replica).await;
         replica.pool.close().await;
         store.pool.close().await;
         sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
             .execute(&admin)
             .await
             .expect("drop database");
+    }
+
+    /// A commit in one process wakes the outbox and reminder waiters of another (`LISTEN/NOTIFY`, sent after the
+    /// commit): well before the waiters' own timeout.
+    #[cfg(feature = "postgres")]
+    async fn commits_wake_other_processes(store: &crate::PgStore, replica: &crate::PgStore) {
+        use crate::Store as _;
+        for with_reminder in [false, true] {
+            let waiter = {
+                let replica = replica.clone();
+                tokio::spawn(async move {
+                    let started = std::time::Instant::now();
+                    if with_reminder {
+                        replica.wait_for_reminders(Duration::from_secs(30)).await;
+                    } else {
+                        replica.wait_for_outbox(Duration::from_secs(30)).await;
+                    }
+                    started.elapsed()
+                })
+            };
+            // Let the waiter register before the commit.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let task = new_task(user(), "wake the others");
+            let reminders = if with_reminder {
+                vec![reminder(&task, now() + chrono::Duration::hours(1))]
+            } else {
+                Vec::new()
+            };
+            store
+                .create_task(&task, &reminders, &[created(&task)])
+                .await
+                .expect("create");
+            let waited = waiter.await.expect("waiter");
+            assert!(
+                waited < Duration::from_secs(20),
+                "the other process was not woken (waited {waited:?}, reminder: {with_reminder})"
+            );
+        }
     }
 
     /// A relay whose session ends (its process died, its connection broke) loses the lease, and another replica

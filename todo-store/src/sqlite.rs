@@ -159,6 +159,9 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// One process owns an embedded database: the in-process wake-ups are all there is.
+    fn wake_other_processes(&self, _outbox: bool, _reminders: bool) {}
+
     /// SQLite has a single writer: the claiming UPDATE is atomic without row locks.
     /// Write transactions take the write lock up front: a deferred transaction that read before writing would fail
     /// with SQLITE_BUSY_SNAPSHOT, without waiting, when another connection committed in between.
