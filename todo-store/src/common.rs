@@ -2,8 +2,9 @@
 //!
 //! Every statement binds its values (`$1`, `$2`, ...); the only SQL assembled at run time is the task list's
 //! filter and order, from fixed fragments chosen by enums. Backend-specific parts (search, claiming, wake-ups,
-//! migrations, the relay lease) are inherent methods of each store: `search_clause`, `claim_due`,
-//! `notify_outbox`, `notify_reminders`, `outbox_waiter`, `reminder_waiter`, `run_migrations`, `relay_lease`.
+//! migrations, the relay lease, how a create reaches its transaction) are inherent methods of each store:
+//! `search_clause`, `claim_due`, `notify_outbox`, `notify_reminders`, `outbox_waiter`, `reminder_waiter`,
+//! `run_migrations`, `relay_lease`, `create`.
 
 macro_rules! impl_store {
     ($store:ty, $db:ty, $backend:literal) => {
@@ -71,21 +72,60 @@ macro_rules! impl_store {
             recurrence, series_id, series_index, reminder_leads, status, completed_at, created_at, updated_at, version";
         const REMINDER_COLUMNS: &str = "id, task_id, owner, lead_seconds, remind_at, status, fired_at, created_at";
 
-        async fn insert_task(conn: &mut <$db as sqlx::Database>::Connection, t: &todo_domain::Task) -> $crate::Result<()> {
+        type Query<'q> = sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>>;
+
+        /// `($first, $first + 1, ...)`: `n` placeholders numbered from `first`, for the `VALUES` of an insert.
+        fn placeholders(first: usize, n: usize, tail: &str) -> String {
+            let list: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
+            format!("({}{tail})", list.join(", "))
+        }
+
+        const TASK_INSERT: &str = "INSERT INTO tasks (id, owner, title, title_key, description, priority, tags, due_date, \
+            due_time, time_zone, due_ms, recurrence, series_id, series_index, reminder_leads, status, completed_at, \
+            created_at, created_ms, updated_at, version) VALUES ";
+        const TASK_PARAMS: usize = 21;
+
+        fn bind_task<'q>(q: Query<'q>, t: &todo_domain::Task) -> Query<'q> {
             let c = rows::task_columns(t);
-            sqlx::query(
-                "INSERT INTO tasks (id, owner, title, title_key, description, priority, tags, due_date, due_time, \
-                 time_zone, due_ms, recurrence, series_id, series_index, reminder_leads, status, completed_at, \
-                 created_at, created_ms, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-                 $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-            )
-            .bind(c.id).bind(c.owner).bind(c.title).bind(c.title_key).bind(c.description).bind(c.priority)
+            q.bind(c.id).bind(c.owner).bind(c.title).bind(c.title_key).bind(c.description).bind(c.priority)
             .bind(c.tags).bind(c.due_date).bind(c.due_time).bind(c.time_zone).bind(c.due_ms).bind(c.recurrence)
             .bind(c.series_id).bind(c.series_index).bind(c.reminder_leads).bind(c.status).bind(c.completed_at)
             .bind(c.created_at).bind(c.created_ms).bind(c.updated_at).bind(c.version)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
+        }
+
+        const REMINDER_INSERT: &str = "INSERT INTO reminders (id, task_id, owner, lead_seconds, remind_at, remind_ms, \
+            status, fired_at, created_at, emitted) VALUES ";
+        const REMINDER_PARAMS: usize = 9;
+        const REMINDER_TAIL: &str = ", 0";
+
+        fn bind_reminder<'q>(q: Query<'q>, r: &todo_domain::Reminder) -> Query<'q> {
+            q.bind(r.id.as_uuid())
+            .bind(r.task_id.as_uuid())
+            .bind(r.owner.as_uuid())
+            .bind(r.lead.as_ref().map(todo_domain::LeadTime::seconds))
+            .bind(r.remind_at)
+            .bind(r.remind_at.timestamp_millis())
+            .bind(r.status.as_str())
+            .bind(r.fired_at)
+            .bind(r.created_at)
+        }
+
+        const EVENT_INSERT: &str = "INSERT INTO outbox (event_id, topic, key, headers, payload, created_at) VALUES ";
+        const EVENT_PARAMS: usize = 6;
+
+        fn bind_event<'q>(q: Query<'q>, event: &todo_events::Event, now: chrono::DateTime<chrono::Utc>) -> Query<'q> {
+            let record = todo_events::binding::encode(event, todo_events::binding::Mode::Structured);
+            q.bind(event.id())
+            .bind(event.topic().name())
+            .bind(record.key)
+            .bind(rows::headers_to_json(&record.headers))
+            .bind(record.value)
+            .bind(now)
+        }
+
+        async fn insert_task(conn: &mut <$db as sqlx::Database>::Connection, t: &todo_domain::Task) -> $crate::Result<()> {
+            let sql = format!("{TASK_INSERT}{}", placeholders(1, TASK_PARAMS, ""));
+            bind_task(sqlx::query(&sql), t).execute(&mut *conn).await.map_err(db_err)?;
             Ok(())
         }
 
@@ -125,22 +165,8 @@ macro_rules! impl_store {
             conn: &mut <$db as sqlx::Database>::Connection,
             r: &todo_domain::Reminder,
         ) -> $crate::Result<()> {
-            sqlx::query(
-                "INSERT INTO reminders (id, task_id, owner, lead_seconds, remind_at, remind_ms, status, fired_at, \
-                 created_at, emitted) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0)",
-            )
-            .bind(r.id.as_uuid())
-            .bind(r.task_id.as_uuid())
-            .bind(r.owner.as_uuid())
-            .bind(r.lead.as_ref().map(todo_domain::LeadTime::seconds))
-            .bind(r.remind_at)
-            .bind(r.remind_at.timestamp_millis())
-            .bind(r.status.as_str())
-            .bind(r.fired_at)
-            .bind(r.created_at)
-            .execute(&mut *conn)
-            .await
-            .map_err(db_err)?;
+            let sql = format!("{REMINDER_INSERT}{}", placeholders(1, REMINDER_PARAMS, REMINDER_TAIL));
+            bind_reminder(sqlx::query(&sql), r).execute(&mut *conn).await.map_err(db_err)?;
             Ok(())
         }
 
@@ -149,23 +175,26 @@ macro_rules! impl_store {
             events: &[todo_events::Event],
             now: chrono::DateTime<chrono::Utc>,
         ) -> $crate::Result<()> {
+            let sql = format!("{EVENT_INSERT}{}", placeholders(1, EVENT_PARAMS, ""));
             for event in events {
-                let record = todo_events::binding::encode(event, todo_events::binding::Mode::Structured);
-                sqlx::query(
-                    "INSERT INTO outbox (event_id, topic, key, headers, payload, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(event.id())
-                .bind(event.topic().name())
-                .bind(record.key)
-                .bind(rows::headers_to_json(&record.headers))
-                .bind(record.value)
-                .bind(now)
-                .execute(&mut *conn)
-                .await
-                .map_err(db_err)?;
+                bind_event(sqlx::query(&sql), event, now).execute(&mut *conn).await.map_err(db_err)?;
             }
             Ok(())
+        }
+
+        /// The rows of a new task: the task, its reminders and its events (the caller's transaction commits them).
+        async fn insert_created(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            task: &todo_domain::Task,
+            reminders: &[todo_domain::Reminder],
+            events: &[todo_events::Event],
+        ) -> $crate::Result<()> {
+            insert_task(conn, task).await?;
+            <$store>::index_task(conn, task).await?;
+            for r in reminders {
+                insert_reminder(conn, r).await?;
+            }
+            insert_events(conn, events, task.updated_at).await
         }
 
         async fn apply_transition(
@@ -210,6 +239,24 @@ macro_rules! impl_store {
                 if reminders {
                     self.reminders.notify_waiters();
                 }
+            }
+
+            /// Creates a task in a transaction of its own.
+            async fn create_in_transaction(
+                &self,
+                task: &todo_domain::Task,
+                reminders: &[todo_domain::Reminder],
+                events: &[todo_events::Event],
+            ) -> $crate::Result<()> {
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                insert_created(&mut tx, task, reminders, events).await?;
+                self.notify_outbox(&mut tx).await?;
+                if !reminders.is_empty() {
+                    self.notify_reminders(&mut tx).await?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                self.after_commit(!events.is_empty(), !reminders.is_empty());
+                Ok(())
             }
 
             async fn outbox_waiter(&self) {
@@ -350,20 +397,7 @@ macro_rules! impl_store {
             }
 
             async fn create_task(&self, task: &todo_domain::Task, reminders: &[todo_domain::Reminder], events: &[todo_events::Event]) -> $crate::Result<()> {
-                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
-                insert_task(&mut tx, task).await?;
-                Self::index_task(&mut tx, task).await?;
-                for r in reminders {
-                    insert_reminder(&mut tx, r).await?;
-                }
-                insert_events(&mut tx, events, task.updated_at).await?;
-                self.notify_outbox(&mut tx).await?;
-                if !reminders.is_empty() {
-                    self.notify_reminders(&mut tx).await?;
-                }
-                tx.commit().await.map_err(db_err)?;
-                self.after_commit(!events.is_empty(), !reminders.is_empty());
-                Ok(())
+                self.create(task, reminders, events).await
             }
 
             async fn update_task(&self, task: &todo_domain::Task, expected_version: i64, events: &[todo_events::Event]) -> $crate::Result<()> {

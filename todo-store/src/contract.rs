@@ -172,6 +172,106 @@ pub async fn concurrent_completions_complete_once(store: Arc<dyn Store>) {
     assert_eq!(completions, 1);
 }
 
+/// Concurrent creates (200 from 16 tasks) each land with their outbox row or fail alone: a create whose id exists
+/// and one whose reminder id exists (its task row is written before the failing reminder row) are Conflicts that
+/// leave nothing behind, and every other create commits (on SQLite they share group-commit transactions).
+pub async fn concurrent_creates_land_or_fail_alone(store: Arc<dyn Store>) {
+    const CREATES: usize = 200;
+    const WRITERS: usize = 16;
+    const SAME_ID: usize = 37;
+    const SAME_REMINDER: usize = 150;
+    let owner = user();
+    let existing = new_task(owner, "Existing");
+    let existing_reminder = reminder(&existing, now() + Span::days(1));
+    store
+        .create_task(
+            &existing,
+            std::slice::from_ref(&existing_reminder),
+            &[created(&existing)],
+        )
+        .await
+        .expect("create");
+    let plans: Vec<(Task, Vec<Reminder>, Event)> = (0..CREATES)
+        .map(|i| {
+            let mut task = new_task(owner, &format!("concurrent {i}"));
+            if i == SAME_ID {
+                task.id = existing.id;
+            }
+            let reminders = if i == SAME_REMINDER {
+                let mut r = reminder(&task, now() + Span::days(1));
+                r.id = existing_reminder.id;
+                vec![r]
+            } else {
+                Vec::new()
+            };
+            let event = created(&task);
+            (task, reminders, event)
+        })
+        .collect();
+    let plans = Arc::new(plans);
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let (store, plans) = (store.clone(), plans.clone());
+        writers.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            for i in (w..CREATES).step_by(WRITERS) {
+                let (task, reminders, event) = &plans[i];
+                let result = store
+                    .create_task(task, reminders, std::slice::from_ref(event))
+                    .await;
+                results.push((i, result));
+            }
+            results
+        }));
+    }
+    let mut landed = Vec::new();
+    for writer in writers {
+        for (i, result) in writer.await.expect("writer") {
+            match (i, result) {
+                (SAME_ID | SAME_REMINDER, Err(Error::Conflict)) => {}
+                (SAME_ID | SAME_REMINDER, other) => {
+                    panic!("create {i}: expected a conflict, got {other:?}")
+                }
+                (_, Ok(())) => landed.push(plans[i].0.id.as_uuid()),
+                (_, Err(e)) => panic!("create {i} failed: {e}"),
+            }
+        }
+    }
+    assert_eq!(landed.len(), CREATES - 2);
+    assert_eq!(
+        store
+            .get_task(owner, existing.id)
+            .await
+            .expect("get")
+            .title
+            .as_str(),
+        "Existing"
+    );
+    assert!(matches!(
+        store.get_task(owner, plans[SAME_REMINDER].0.id).await,
+        Err(Error::NotFound)
+    ));
+    for (i, (task, _, _)) in plans.iter().enumerate() {
+        if i != SAME_ID && i != SAME_REMINDER {
+            assert_eq!(&store.get_task(owner, task.id).await.expect("get"), task);
+        }
+    }
+    let mut events: Vec<Uuid> = store
+        .outbox_after("todo.task-events", 0, 1_000_000)
+        .await
+        .expect("outbox")
+        .iter()
+        .filter_map(|r| todo_events::binding::decode(&r.headers, &r.payload).ok())
+        .filter(|e| e.data().user_id() == owner.as_uuid())
+        .map(|e| e.data().task_id())
+        .collect();
+    events.sort();
+    let mut expected = landed;
+    expected.push(existing.id.as_uuid());
+    expected.sort();
+    assert_eq!(events, expected, "one outbox row per committed create");
+}
+
 /// Outbox rows come back in commit order, are marked published, and cursors persist.
 pub async fn outbox_keeps_order_and_cursors(store: &dyn Store) {
     let owner = user();
@@ -1078,6 +1178,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     tasks_round_trip_and_are_scoped_by_owner(store.as_ref()).await;
     stale_version_is_a_conflict(store.as_ref()).await;
     concurrent_completions_complete_once(store.clone()).await;
+    concurrent_creates_land_or_fail_alone(store.clone()).await;
     outbox_keeps_order_and_cursors(store.as_ref()).await;
     next_instance_is_applied_once(store.as_ref()).await;
     audit_is_insert_if_absent_and_paged(store.as_ref()).await;

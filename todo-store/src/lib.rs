@@ -15,8 +15,8 @@
 //! Every user-facing read and write is scoped by owner: another user's task is [`Error::NotFound`].
 //!
 //! Adapters: [`SqliteStore`] (feature `sqlite`: a file or memory database in WAL mode, FTS5 search, in-process
-//! wake-ups) and [`PgStore`] (feature `postgres`: full-text search, `FOR UPDATE SKIP LOCKED` reminder claims with
-//! leases, `LISTEN/NOTIFY` wake-ups across processes). Both run their embedded migrations with
+//! wake-ups, concurrent creates committed together) and [`PgStore`] (feature `postgres`: full-text search,
+//! `FOR UPDATE SKIP LOCKED` reminder claims with leases, `LISTEN/NOTIFY` wake-ups across processes). Both run their embedded migrations with
 //! [`Store::migrate`]. The [`contract`] module (feature `testing`) is the behaviour suite both pass.
 //!
 //! It depends on `todo-domain` and [`todo_events`], never on a broker.

@@ -245,6 +245,16 @@ impl PgStore {
         Ok(Some(crate::RelayLease::new(PgLease { conn })))
     }
 
+    /// Each create is a transaction of its own: concurrent transactions commit in parallel on PostgreSQL.
+    async fn create(
+        &self,
+        task: &todo_domain::Task,
+        reminders: &[todo_domain::Reminder],
+        events: &[todo_events::Event],
+    ) -> Result<()> {
+        self.create_in_transaction(task, reminders, events).await
+    }
+
     /// Nothing inside the transaction: other processes are woken after commit ([`RemoteWake`]).
     async fn notify_outbox(&self, _conn: &mut sqlx::PgConnection) -> Result<()> {
         Ok(())

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::Result;
 
@@ -47,13 +47,33 @@ impl SqliteConfig {
     }
 }
 
-/// The SQLite store: WAL mode, FTS5 search, in-process wake-ups.
+/// The SQLite store: WAL mode, FTS5 search, in-process wake-ups, group commit of concurrent creates.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
     outbox: Arc<Notify>,
     reminders: Arc<Notify>,
     relay: Arc<Semaphore>,
+    creates: mpsc::Sender<Create>,
+}
+
+/// Most creates committed by one transaction of the group writer.
+const MAX_GROUP: usize = 64;
+
+/// A create handed to the group writer, answered once the transaction holding it committed (or failed).
+struct Create {
+    task: todo_domain::Task,
+    reminders: Vec<todo_domain::Reminder>,
+    events: Vec<todo_events::Event>,
+    done: oneshot::Sender<Result<()>>,
+}
+
+impl std::fmt::Debug for Create {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Create")
+            .field("task", &self.task.id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The relay lease of a SQLite store: one permit per store (and its clones), held within the process.
@@ -96,11 +116,51 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db_err)?;
+        let outbox = Arc::new(Notify::new());
+        let reminders = Arc::new(Notify::new());
+        let (creates, queue) = mpsc::channel(4 * MAX_GROUP);
+        // Ends when the last clone of the store is dropped (the queue closes).
+        tokio::spawn(group_writer(
+            pool.clone(),
+            outbox.clone(),
+            reminders.clone(),
+            queue,
+        ));
         Ok(SqliteStore {
             pool,
-            outbox: Arc::new(Notify::new()),
-            reminders: Arc::new(Notify::new()),
+            outbox,
+            reminders,
             relay: Arc::new(Semaphore::new(1)),
+            creates,
+        })
+    }
+
+    /// Group commit: the create joins the queue of the group writer, which commits the creates queued together in
+    /// one transaction, one savepoint each, and answers each after that COMMIT. A create that fails rolls back to
+    /// its savepoint and fails alone. SQLite commits one transaction at a time, and the commit (WAL append, sync,
+    /// checkpoint) is most of a create's cost: concurrent creates share it. A lone create waits for nothing: the
+    /// writer commits whatever is queued when it is free. If the writer is gone (its runtime shut down), the create
+    /// runs in a transaction of its own.
+    async fn create(
+        &self,
+        task: &todo_domain::Task,
+        reminders: &[todo_domain::Reminder],
+        events: &[todo_events::Event],
+    ) -> Result<()> {
+        let (done, answer) = oneshot::channel();
+        let create = Create {
+            task: task.clone(),
+            reminders: reminders.to_vec(),
+            events: events.to_vec(),
+            done,
+        };
+        if self.creates.send(create).await.is_err() {
+            return self.create_in_transaction(task, reminders, events).await;
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(crate::Error::Unavailable(
+                "the SQLite group writer stopped before answering".into(),
+            ))
         })
     }
 
@@ -171,3 +231,139 @@ impl SqliteStore {
 }
 
 crate::common::impl_store!(SqliteStore, Sqlite, "sqlite");
+
+/// Commits queued creates in groups until the queue closes.
+async fn group_writer(
+    pool: SqlitePool,
+    outbox: Arc<Notify>,
+    reminders: Arc<Notify>,
+    mut queue: mpsc::Receiver<Create>,
+) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let results = commit_group(&pool, &group).await;
+        let mut events = false;
+        let mut scheduled = false;
+        for (create, result) in group.drain(..).zip(results) {
+            if result.is_ok() {
+                events |= !create.events.is_empty();
+                scheduled |= !create.reminders.is_empty();
+            }
+            // The caller may have given up waiting; the outcome is committed either way.
+            let _ = create.done.send(result);
+        }
+        if events {
+            outbox.notify_waiters();
+        }
+        if scheduled {
+            reminders.notify_waiters();
+        }
+    }
+}
+
+/// Why a create of a group failed: on its own (rolled back to its savepoint) or with the whole group.
+enum GroupError {
+    Create(crate::Error),
+    Group(crate::Error),
+}
+
+/// One transaction for the group, one savepoint per create; one result per create, in order.
+async fn commit_group(pool: &SqlitePool, group: &[Create]) -> Vec<Result<()>> {
+    let mut tx = match pool.begin_with(SqliteStore::BEGIN_WRITE).await {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(&db_err(e), group.len()),
+    };
+    let mut results = Vec::with_capacity(group.len());
+    for create in group {
+        if create.done.is_closed() {
+            // The caller gave up before its create began: as with a transaction of its own, nothing is written.
+            results.push(Err(crate::Error::Unavailable(
+                "the create was abandoned".into(),
+            )));
+            continue;
+        }
+        match create_in_savepoint(&mut tx, create).await {
+            Ok(()) => results.push(Ok(())),
+            Err(GroupError::Create(e)) => results.push(Err(e)),
+            // Dropping the transaction rolls it back.
+            Err(GroupError::Group(e)) => return fail_all(&e, group.len()),
+        }
+    }
+    match tx.commit().await {
+        Ok(()) => results,
+        Err(e) => fail_all(&db_err(e), group.len()),
+    }
+}
+
+/// A create as one query, to cost one exchange with the connection's thread: a savepoint, the task, its
+/// reminders, its events, the release. Execution stops at a failing statement, with the savepoint open. (The
+/// full-text index follows `tasks` by triggers, so nothing else is written.)
+fn create_sql(reminders: usize, events: usize) -> String {
+    let mut sql = String::from("SAVEPOINT create_task; ");
+    let mut next = 1;
+    sql.push_str(TASK_INSERT);
+    sql.push_str(&placeholders(next, TASK_PARAMS, ""));
+    next += TASK_PARAMS;
+    for _ in 0..reminders {
+        sql.push_str("; ");
+        sql.push_str(REMINDER_INSERT);
+        sql.push_str(&placeholders(next, REMINDER_PARAMS, REMINDER_TAIL));
+        next += REMINDER_PARAMS;
+    }
+    for _ in 0..events {
+        sql.push_str("; ");
+        sql.push_str(EVENT_INSERT);
+        sql.push_str(&placeholders(next, EVENT_PARAMS, ""));
+        next += EVENT_PARAMS;
+    }
+    sql.push_str("; RELEASE create_task");
+    sql
+}
+
+async fn create_in_savepoint(
+    conn: &mut sqlx::SqliteConnection,
+    create: &Create,
+) -> std::result::Result<(), GroupError> {
+    let sql = create_sql(create.reminders.len(), create.events.len());
+    let mut query = bind_task(sqlx::query(&sql), &create.task);
+    for r in &create.reminders {
+        query = bind_reminder(query, r);
+    }
+    for e in &create.events {
+        query = bind_event(query, e, create.task.updated_at);
+    }
+    let Err(e) = query.execute(&mut *conn).await else {
+        return Ok(());
+    };
+    let e = db_err(e);
+    // Fails when the error ended the whole transaction (I/O error, full disk): the group fails then.
+    sqlx::query("ROLLBACK TO create_task; RELEASE create_task")
+        .execute(&mut *conn)
+        .await
+        .map_err(|_| GroupError::Group(copy_error(&e)))?;
+    Err(GroupError::Create(e))
+}
+
+/// The same failure for every create of a group.
+fn fail_all(error: &crate::Error, n: usize) -> Vec<Result<()>> {
+    (0..n).map(|_| Err(copy_error(error))).collect()
+}
+
+/// An error of the same kind and message (sources are not cloneable).
+fn copy_error(error: &crate::Error) -> crate::Error {
+    use crate::Error as E;
+    fn text(e: &(dyn std::error::Error + 'static)) -> crate::BoxError {
+        e.to_string().into()
+    }
+    match error {
+        E::NotFound => E::NotFound,
+        E::Conflict => E::Conflict,
+        E::InvalidCursor => E::InvalidCursor,
+        E::Unavailable(source) => E::Unavailable(text(source.as_ref())),
+        E::Corrupt(what) => E::Corrupt(what.clone()),
+        E::Backend { backend, source } => E::Backend {
+            backend,
+            source: text(source.as_ref()),
+        },
+    }
+}
