@@ -1,10 +1,16 @@
 //! `todo-load`: an end-to-end load generator for the `todo` server.
 //!
-//! Virtual clients (closed loop: each sends its next request as soon as the previous one answered) act as many
-//! users, each with its own HS256 token, and run a weighted mix of create (some recurring, some with lead-time
-//! reminders), update (PATCH), complete, set-reminder (an absolute `remind_at` a few seconds ahead) and list
-//! requests for a fixed duration. It reports throughput and latency percentiles per operation, errors by status,
-//! the server processes' memory and CPU, and then checks the event pipeline end to end:
+//! Virtual clients act as many users, each with its own HS256 token, and run a weighted mix of create (some
+//! recurring, some with lead-time reminders), update (PATCH), complete, set-reminder (an absolute `remind_at` a few
+//! seconds ahead) and list requests for a fixed duration. By default the clients run a closed loop: each sends its
+//! next request as soon as the previous one answered, which measures saturation throughput (at saturation the event
+//! consumers fall behind, so the event lag then measures a backlog). With `--rate R` the run is open loop: a pacer
+//! schedules R requests per second in total, evenly spaced, and each is sent at its scheduled time whether or not
+//! earlier ones have answered, with `--concurrency` as the cap on requests in flight; a request that finds every
+//! slot busy at its scheduled time is sent as soon as one frees and counted as late (never dropped), and latency is
+//! measured from the scheduled send time, so the time it waited counts (no coordinated omission). It reports
+//! throughput and latency percentiles per operation, errors by status, the server processes' memory and CPU, and
+//! then checks the event pipeline end to end:
 //!
 //! - event lag: every acknowledged change must show up in `GET /api/v1/audit`; it waits (up to
 //!   `--settle-timeout`) until every expected row arrived, reports missing rows as an error, and computes
@@ -19,6 +25,7 @@
 //! ```sh
 //! todo-load --url http://127.0.0.1:8080 --jwt-secret S --concurrency 64 --duration 30 --json out.json
 //! todo-load ... --mix create=100                      # create-only
+//! todo-load ... --rate 200 --duration 30              # open loop: 200 requests/s, at most 64 in flight
 //! todo-load ... --server-pid api=1234 --server-pid worker=1240 --baseline --baseline-pg postgres://...
 //! ```
 //!
@@ -26,7 +33,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -53,9 +60,15 @@ struct Args {
     /// HS256 secret the server verifies tokens with (its `--jwt-secret`).
     #[arg(long, env = "TODO_JWT_SECRET", hide_env_values = true)]
     jwt_secret: String,
-    /// Concurrent clients (closed loop, no think time).
+    /// Concurrent clients (closed loop, no think time); with `--rate`, the cap on requests in flight.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Open loop: send this many requests per second in total, evenly spaced from the start of the load phase,
+    /// each at its scheduled time whether or not earlier ones have answered (at most `--concurrency` in
+    /// flight; requests that find the cap reached are sent late and counted). Latency is measured from the
+    /// scheduled send time.
+    #[arg(long)]
+    rate: Option<f64>,
     /// Distinct users, each with its own token; clients take them round robin (default: one per client).
     #[arg(long)]
     users: Option<usize>,
@@ -285,6 +298,10 @@ struct Recorder {
     /// Completions of recurring tasks: the recurrence consumer creates (and audits) a next instance.
     recurrences: u64,
     reminders: Vec<SetReminderRec>,
+    /// Open loop: requests sent later than scheduled because every slot was busy.
+    late: u64,
+    /// Open loop: actual send time minus scheduled send time.
+    send_delay: Histogram<u64>,
 }
 
 impl Recorder {
@@ -298,6 +315,8 @@ impl Recorder {
             created: Vec::new(),
             recurrences: 0,
             reminders: Vec::new(),
+            late: 0,
+            send_delay: hist(),
         }
     }
 
@@ -319,8 +338,15 @@ struct Plan {
     recurring_pct: u32,
     lead_reminder_pct: u32,
     remind_in_ms: (u64, u64),
+    start: Instant,
     stop: Instant,
+    /// Open loop: requests per second, and the index of the next scheduled request.
+    rate: Option<f64>,
+    next: AtomicU64,
 }
+
+/// A request claimed more than this after its scheduled time counts as late (every slot was busy).
+const LATE_GRACE: Duration = Duration::from_millis(1);
 
 const TAGS: [&str; 6] = ["work", "home", "errands", "health", "finance", "reading"];
 const PRIORITIES: [&str; 4] = ["low", "medium", "high", "urgent"];
@@ -402,7 +428,36 @@ async fn client(plan: Arc<Plan>, user: usize, token: String, seed: u64) -> Recor
     let mut pool: Vec<TaskRef> = Vec::new();
     let auth = format!("Bearer {token}");
     let mut n: u64 = 0;
-    while Instant::now() < plan.stop {
+    loop {
+        // When this request is due: now (closed loop) or the next slot of the schedule (open loop). The
+        // latency is measured from it.
+        let started = match plan.rate {
+            None => {
+                let now = Instant::now();
+                if now >= plan.stop {
+                    break;
+                }
+                now
+            }
+            Some(rate) => {
+                let i = plan.next.fetch_add(1, Ordering::Relaxed);
+                let at = plan.start + Duration::from_secs_f64(i as f64 / rate);
+                if at >= plan.stop {
+                    break;
+                }
+                // Slots claim the schedule in order as soon as they are free; a request claimed after its time
+                // found every slot busy.
+                let now = Instant::now();
+                if now > at + LATE_GRACE {
+                    rec.late += 1;
+                } else {
+                    tokio::time::sleep_until(at.into()).await;
+                }
+                rec.send_delay
+                    .saturating_record(at.elapsed().as_micros().max(1) as u64);
+                at
+            }
+        };
         let mut op = plan.mix.pick(&mut rng);
         if op != Op::Create && op != Op::List && pool.is_empty() {
             op = Op::Create;
@@ -414,7 +469,6 @@ async fn client(plan: Arc<Plan>, user: usize, token: String, seed: u64) -> Recor
         } else {
             Some(pool[rng.random_range(0..pool.len())].clone())
         };
-        let started = Instant::now();
         let result = match op {
             Op::Create => {
                 let body = create_body(&mut rng, n, &plan);
@@ -1139,6 +1193,11 @@ async fn run(args: Args) -> anyhow::Result<i32> {
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }
+    if let Some(rate) = args.rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        bail!("--rate must be a positive number of requests per second");
+    }
     let users = args.users.unwrap_or(args.concurrency).max(1);
     let base = args.url.trim_end_matches('/').to_owned();
     let http = reqwest::Client::builder()
@@ -1172,10 +1231,16 @@ async fn run(args: Args) -> anyhow::Result<i32> {
             probe.status()
         );
     }
+    let shape = match args.rate {
+        None => format!("closed loop, {} clients", args.concurrency),
+        Some(rate) => format!(
+            "open loop, {rate} requests/s, at most {} in flight",
+            args.concurrency
+        ),
+    };
     say!(
         to_err,
-        "todo-load: {base}, {} clients, {users} users, {:.0} s, mix {}, load average {}",
-        args.concurrency,
+        "todo-load: {base}, {shape}, {users} users, {:.0} s, mix {}, load average {}",
         args.duration,
         mix.describe(),
         loadavg()
@@ -1245,7 +1310,10 @@ async fn run(args: Args) -> anyhow::Result<i32> {
         recurring_pct: args.recurring_pct,
         lead_reminder_pct: args.lead_reminder_pct,
         remind_in_ms,
+        start: started,
         stop: started + Duration::from_secs_f64(args.duration),
+        rate: args.rate,
+        next: AtomicU64::new(0),
     });
     let mut handles = Vec::new();
     for c in 0..args.concurrency {
@@ -1273,7 +1341,11 @@ async fn run(args: Args) -> anyhow::Result<i32> {
     let mut errors: BTreeMap<String, u64> = BTreeMap::new();
     let mut expect: Vec<UserExpect> = (0..users).map(|_| UserExpect::default()).collect();
     let mut reminders: Vec<(usize, SetReminderRec)> = Vec::new();
+    let mut late = 0u64;
+    let mut send_delay = hist();
     for r in recorders {
+        late += r.late;
+        send_delay.add(&r.send_delay).expect("same bounds");
         for (op, h) in &r.latency {
             latency
                 .get_mut(op)
@@ -1311,6 +1383,26 @@ async fn run(args: Args) -> anyhow::Result<i32> {
         "\nload phase: {elapsed:.1} s, {total_ok} requests ok ({:.0}/s), {total_err} failed, load average {load_avg_start} -> {load_avg_end}",
         total_ok as f64 / elapsed
     );
+    let mut open_loop_json = json!(null);
+    if let Some(rate) = args.rate {
+        let issued = send_delay.len();
+        say!(
+            to_err,
+            "  open loop: {rate} requests/s scheduled, {issued} sent; {late} sent late because all {} slots were busy (send delay p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms); latencies below are from the scheduled send time (coordinated omission corrected)",
+            args.concurrency,
+            ms(send_delay.value_at_quantile(0.5)),
+            ms(send_delay.value_at_quantile(0.99)),
+            ms(send_delay.max())
+        );
+        open_loop_json = json!({
+            "rate_per_second": rate,
+            "max_in_flight": args.concurrency,
+            "sent": issued,
+            "sent_late_cap_reached": late,
+            "send_delay": summary(&send_delay),
+            "latency_from": "scheduled send time",
+        });
+    }
     say!(
         to_err,
         "  {:<9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -1533,11 +1625,19 @@ async fn run(args: Args) -> anyhow::Result<i32> {
         let mut per_type: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
         let mut ack_after_audit = 0u64;
         let mut rows_total = 0u64;
+        // Commit -> audit lag of the events committed in each half of the load phase: a lag that grows from the
+        // first half to the second is a backlog (the consumers do not keep up), not a per-event latency.
+        let half = started_wall + chrono::Duration::microseconds((elapsed * 500_000.0) as i64);
+        let end = started_wall + chrono::Duration::microseconds((elapsed * 1_000_000.0) as i64);
+        let mut halves = [hist(), hist()];
         for (u, rows) in rows_of.iter().enumerate() {
             for r in rows.iter().flatten() {
                 rows_total += 1;
                 let d = r.recorded_at - r.occurred_at;
                 record_duration(&mut commit_lag, d);
+                if r.occurred_at >= started_wall && r.occurred_at < end {
+                    record_duration(&mut halves[usize::from(r.occurred_at >= half)], d);
+                }
                 record_duration(per_type.entry(r.event_type.clone()).or_insert_with(hist), d);
                 if let Some(t) = r.task_id {
                     if r.event_type == "task.created"
@@ -1579,6 +1679,14 @@ async fn run(args: Args) -> anyhow::Result<i32> {
         );
         say!(
             to_err,
+            "    by commit time: first half of the load p50 {:.1} ms, p99 {:.1} ms; second half p50 {:.1} ms, p99 {:.1} ms",
+            ms(halves[0].value_at_quantile(0.5)),
+            ms(halves[0].value_at_quantile(0.99)),
+            ms(halves[1].value_at_quantile(0.5)),
+            ms(halves[1].value_at_quantile(0.99))
+        );
+        say!(
+            to_err,
             "  event lag, create ack -> audit row (recorded_at - client ack): p50 {:.1} ms, p99 {:.1} ms ({ack_after_audit} rows recorded before the client saw the answer, counted as 0)",
             ms(ack_lag.value_at_quantile(0.5)),
             ms(ack_lag.value_at_quantile(0.99))
@@ -1607,6 +1715,8 @@ async fn run(args: Args) -> anyhow::Result<i32> {
             "unreadable_users": unread,
             "waited_seconds": round3(waited.elapsed().as_secs_f64()),
             "commit_to_audit": summary(&commit_lag),
+            "commit_to_audit_first_half": summary(&halves[0]),
+            "commit_to_audit_second_half": summary(&halves[1]),
             "create_ack_to_audit": summary(&ack_lag),
             "create_audited_before_ack": ack_after_audit,
             "per_event_type": per_type.iter().map(|(k, h)| (k.clone(), summary(h))).collect::<serde_json::Map<_, _>>(),
@@ -1790,6 +1900,7 @@ async fn run(args: Args) -> anyhow::Result<i32> {
         "url": base,
         "started_at": started_wall,
         "concurrency": args.concurrency,
+        "open_loop": open_loop_json,
         "users": users,
         "duration_seconds": round3(elapsed),
         "mix": mix.describe(),
