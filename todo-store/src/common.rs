@@ -248,6 +248,7 @@ macro_rules! impl_store {
                 reminders: &[todo_domain::Reminder],
                 events: &[todo_events::Event],
             ) -> $crate::Result<()> {
+                let _gate = self.write_gate().await;
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 insert_created(&mut tx, task, reminders, events).await?;
                 self.notify_outbox(&mut tx).await?;
@@ -269,6 +270,7 @@ macro_rules! impl_store {
 
             /// Claims due reminders for a lease; an expired lease (crashed claimer) makes a row claimable again.
             async fn claim_due(&self, now_ms: i64, until_ms: i64, token: uuid::Uuid, limit: i64) -> $crate::Result<Vec<uuid::Uuid>> {
+                let _gate = self.write_gate().await;
                 let sql = format!(
                     "UPDATE reminders SET claimed_until = $1, claim_token = $2 WHERE id IN (SELECT id FROM reminders \
                      WHERE status = 'PENDING' AND emitted = 0 AND remind_ms <= $3 \
@@ -401,6 +403,7 @@ macro_rules! impl_store {
             }
 
             async fn update_task(&self, task: &todo_domain::Task, expected_version: i64, events: &[todo_events::Event]) -> $crate::Result<()> {
+                let _gate = self.write_gate().await;
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 replace_task(&mut tx, task, expected_version).await?;
                 Self::index_task(&mut tx, task).await?;
@@ -418,6 +421,7 @@ macro_rules! impl_store {
                 events: &[todo_events::Event],
                 changes: &[$crate::ReminderChange],
             ) -> $crate::Result<u64> {
+                let _gate = self.write_gate().await;
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 replace_task(&mut tx, task, expected_version).await?;
                 Self::index_task(&mut tx, task).await?;
@@ -457,6 +461,7 @@ macro_rules! impl_store {
             }
 
             async fn delete_task(&self, owner: todo_domain::UserId, id: todo_domain::TaskId, events: &[todo_events::Event]) -> $crate::Result<()> {
+                let _gate = self.write_gate().await;
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 Self::unindex_task(&mut tx, id.as_uuid()).await?;
                 let done = sqlx::query("DELETE FROM tasks WHERE id = $1 AND owner = $2")
@@ -483,6 +488,7 @@ macro_rules! impl_store {
                 reminders: &[todo_domain::Reminder],
                 events: &[todo_events::Event],
             ) -> $crate::Result<$crate::Applied> {
+                let _gate = self.write_gate().await;
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 let marked = sqlx::query(
                     "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ($1, $2, $3) \
@@ -513,6 +519,7 @@ macro_rules! impl_store {
             }
 
             async fn create_reminder(&self, reminder: &todo_domain::Reminder) -> $crate::Result<()> {
+                let _gate = self.write_gate().await;
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 insert_reminder(&mut tx, reminder).await?;
                 self.notify_reminders(&mut tx).await?;
@@ -528,6 +535,7 @@ macro_rules! impl_store {
             }
 
             async fn cancel_reminder(&self, owner: todo_domain::UserId, id: todo_domain::ReminderId) -> $crate::Result<todo_domain::Reminder> {
+                let _gate = self.write_gate().await;
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 let owned = sqlx::query("SELECT id FROM reminders WHERE id = $1 AND owner = $2")
                     .bind(id.as_uuid()).bind(owner.as_uuid())
@@ -543,6 +551,7 @@ macro_rules! impl_store {
             }
 
             async fn cancel_pending_reminders(&self, owner: todo_domain::UserId, task: todo_domain::TaskId, _now: chrono::DateTime<chrono::Utc>) -> $crate::Result<u64> {
+                let _gate = self.write_gate().await;
                 let done = sqlx::query("UPDATE reminders SET status = 'CANCELLED' WHERE task_id = $1 AND owner = $2 AND status = 'PENDING'")
                     .bind(task.as_uuid())
                     .bind(owner.as_uuid())
@@ -553,6 +562,7 @@ macro_rules! impl_store {
             }
 
             async fn transition_reminder(&self, id: todo_domain::ReminderId, input: &todo_domain::ReminderInput, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<todo_domain::Reminder> {
+                let _gate = self.write_gate().await;
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 let reminder = apply_transition(&mut tx, id.as_uuid(), input, now).await?.ok_or($crate::Error::NotFound)?;
                 tx.commit().await.map_err(db_err)?;
@@ -586,6 +596,7 @@ macro_rules! impl_store {
             }
 
             async fn fire_reminder(&self, id: todo_domain::ReminderId, lease_token: uuid::Uuid, event: &todo_events::Event, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<bool> {
+                let _gate = self.write_gate().await;
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 let done = sqlx::query("UPDATE reminders SET emitted = 1, fired_at = $1 WHERE id = $2 AND claim_token = $3 AND emitted = 0")
                     .bind(now)
@@ -618,6 +629,7 @@ macro_rules! impl_store {
             }
 
             async fn record_audit(&self, event: &todo_events::Event, recorded_at: chrono::DateTime<chrono::Utc>) -> $crate::Result<bool> {
+                let _gate = self.write_gate().await;
                 let done = sqlx::query(
                     "INSERT INTO audit_log (event_id, owner, event_type, task_id, payload, occurred_at, recorded_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
@@ -682,6 +694,7 @@ macro_rules! impl_store {
             }
 
             async fn mark_published(&self, seqs: &[i64], now: chrono::DateTime<chrono::Utc>) -> $crate::Result<()> {
+                let _gate = self.write_gate().await;
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 for seq in seqs {
                     sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = $2")
@@ -709,6 +722,7 @@ macro_rules! impl_store {
                 readers: &[$crate::OutboxReader],
                 limit: u32,
             ) -> $crate::Result<u64> {
+                let _gate = self.write_gate().await;
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 // Per read topic, the lowest cursor of its readers: every reader passed the rows up to it.
                 let mut floors: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
@@ -790,11 +804,16 @@ macro_rules! impl_store {
             }
 
             async fn outbox_bounds(&self, topic: &str) -> $crate::Result<(i64, i64)> {
-                let row = sqlx::query("SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM outbox WHERE topic = $1")
-                    .bind(topic)
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(db_err)?;
+                // Two subqueries, not `MIN(seq), MAX(seq)` in one: SQLite answers a lone MIN or MAX from the
+                // (topic, seq) index in one step, both at once by scanning every row of the topic.
+                let row = sqlx::query(
+                    "SELECT (SELECT MIN(seq) FROM outbox WHERE topic = $1) AS lo, \
+                     (SELECT MAX(seq) FROM outbox WHERE topic = $1) AS hi",
+                )
+                .bind(topic)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?;
                 let lo: Option<i64> = row.try_get("lo").map_err(db_err)?;
                 let hi: Option<i64> = row.try_get("hi").map_err(db_err)?;
                 Ok((lo.unwrap_or(0), hi.unwrap_or(0)))
@@ -802,6 +821,7 @@ macro_rules! impl_store {
 
             async fn append_outbox(&self, records: &[$crate::NewOutboxRecord]) -> $crate::Result<Vec<i64>> {
                 let now = chrono::Utc::now();
+                let _gate = self.write_gate().await;
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
                 let mut seqs = Vec::with_capacity(records.len());
                 for r in records {
@@ -840,6 +860,7 @@ macro_rules! impl_store {
             }
 
             async fn set_cursor(&self, consumer: &str, seq: i64) -> $crate::Result<()> {
+                let _gate = self.write_gate().await;
                 sqlx::query(
                     "INSERT INTO consumer_cursors (consumer, seq, updated_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",

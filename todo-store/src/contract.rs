@@ -272,6 +272,90 @@ pub async fn concurrent_creates_land_or_fail_alone(store: Arc<dyn Store>) {
     assert_eq!(events, expected, "one outbox row per committed create");
 }
 
+/// How many tasks `owner` has, read page by page.
+async fn count_tasks(store: &dyn Store, owner: UserId) -> usize {
+    let mut query = TaskQuery {
+        limit: 500,
+        ..TaskQuery::default()
+    };
+    let mut n = 0;
+    loop {
+        let page = store.list_tasks(owner, &query).await.expect("list");
+        n += page.items.len();
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break n,
+        }
+    }
+}
+
+/// A consumer's writes go through while a stream of creates keeps the database busy: 16 writers create tasks
+/// without pause until a consumer has recorded 100 audit rows and moved its cursor 100 times, every one of which
+/// succeeds (on SQLite the writers queue for the single write lock first come, first served, so the stream of
+/// creates cannot keep the consumer out until its busy timeout).
+pub async fn consumer_writes_proceed_under_create_load(store: Arc<dyn Store>) {
+    const WRITERS: usize = 16;
+    const CONSUMER_WRITES: usize = 100;
+    let owner = user();
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let (store, done) = (store.clone(), done.clone());
+        writers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                let task = new_task(owner, &format!("stream {w} {n}"));
+                store
+                    .create_task(&task, &[], &[created(&task)])
+                    .await
+                    .expect("create under load");
+                n += 1;
+            }
+        }));
+    }
+    // The stream is under way before the consumer begins.
+    let mut before = count_tasks(store.as_ref(), owner).await;
+    while before < WRITERS {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        before = count_tasks(store.as_ref(), owner).await;
+    }
+    let consumer = format!("contract-consumer-{}", Uuid::new_v4());
+    let audited_owner = user();
+    for i in 0..CONSUMER_WRITES {
+        let task = new_task(audited_owner, &format!("audited {i}"));
+        let event = created(&task);
+        assert!(
+            store
+                .record_audit(&event, now())
+                .await
+                .expect("audit under load"),
+            "a new event id is recorded"
+        );
+        store
+            .set_cursor(&consumer, i64::try_from(i).expect("small") + 1)
+            .await
+            .expect("cursor under load");
+    }
+    let during = count_tasks(store.as_ref(), owner).await;
+    done.store(true, std::sync::atomic::Ordering::Release);
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    assert!(
+        during > before,
+        "creates committed while the consumer wrote ({before} tasks before, {during} after)"
+    );
+    assert_eq!(
+        store.cursor(&consumer).await.expect("cursor"),
+        i64::try_from(CONSUMER_WRITES).expect("small")
+    );
+    let page = store
+        .list_audit(audited_owner, 500, None)
+        .await
+        .expect("audit");
+    assert_eq!(page.items.len(), CONSUMER_WRITES);
+}
+
 /// Outbox rows come back in commit order, are marked published, and cursors persist.
 pub async fn outbox_keeps_order_and_cursors(store: &dyn Store) {
     let owner = user();
@@ -1179,6 +1263,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     stale_version_is_a_conflict(store.as_ref()).await;
     concurrent_completions_complete_once(store.clone()).await;
     concurrent_creates_land_or_fail_alone(store.clone()).await;
+    consumer_writes_proceed_under_create_load(store.clone()).await;
     outbox_keeps_order_and_cursors(store.as_ref()).await;
     next_instance_is_applied_once(store.as_ref()).await;
     audit_is_insert_if_absent_and_paged(store.as_ref()).await;

@@ -279,6 +279,11 @@ impl PgStore {
         }
     }
 
+    /// PostgreSQL has row locks and many writers: no process-wide queue in front of them.
+    async fn write_gate(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        None
+    }
+
     /// Concurrent schedulers skip each other's rows instead of waiting, and never claim the same reminder.
     /// Write transactions start as plain `BEGIN` (read committed).
     const BEGIN_WRITE: &str = "BEGIN";

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::Result;
 
@@ -47,10 +47,19 @@ impl SqliteConfig {
     }
 }
 
-/// The SQLite store: WAL mode, FTS5 search, in-process wake-ups, group commit of concurrent creates.
+/// The SQLite store: WAL mode, FTS5 search, in-process wake-ups, group commit of concurrent creates, and one
+/// queue of writers.
+///
+/// SQLite lets one connection write at a time. Left to itself, a writer that finds the lock taken sleeps in
+/// SQLite's busy handler (1 ms, 2 ms, 5 ms ... up to 100 ms a try) and tries again, and a writer that comes back
+/// for the lock at once (the group writer of a steady stream of creates) keeps winning it: the consumers' and the
+/// scheduler's writes starved behind the API's. Every write of the store therefore first takes its place in one
+/// first-come, first-served queue (an async mutex) of the process, and is handed the lock as the previous writer
+/// commits. The busy timeout stays for writers of other processes (a `todo` command run against the same file).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
+    writer: Arc<Mutex<()>>,
     outbox: Arc<Notify>,
     reminders: Arc<Notify>,
     relay: Arc<Semaphore>,
@@ -118,16 +127,19 @@ impl SqliteStore {
             .map_err(db_err)?;
         let outbox = Arc::new(Notify::new());
         let reminders = Arc::new(Notify::new());
+        let writer = Arc::new(Mutex::new(()));
         let (creates, queue) = mpsc::channel(4 * MAX_GROUP);
         // Ends when the last clone of the store is dropped (the queue closes).
         tokio::spawn(group_writer(
             pool.clone(),
+            writer.clone(),
             outbox.clone(),
             reminders.clone(),
             queue,
         ));
         Ok(SqliteStore {
             pool,
+            writer,
             outbox,
             reminders,
             relay: Arc::new(Semaphore::new(1)),
@@ -219,6 +231,11 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// The writer's place in the queue: held until its transaction ended.
+    async fn write_gate(&self) -> Option<OwnedMutexGuard<()>> {
+        Some(self.writer.clone().lock_owned().await)
+    }
+
     /// One process owns an embedded database: the in-process wake-ups are all there is.
     fn wake_other_processes(&self, _outbox: bool, _reminders: bool) {}
 
@@ -235,13 +252,21 @@ crate::common::impl_store!(SqliteStore, Sqlite, "sqlite");
 /// Commits queued creates in groups until the queue closes.
 async fn group_writer(
     pool: SqlitePool,
+    writer: Arc<Mutex<()>>,
     outbox: Arc<Notify>,
     reminders: Arc<Notify>,
     mut queue: mpsc::Receiver<Create>,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
+        // The group waits its turn among the other writers like any transaction; creates queued meanwhile join it.
+        let gate = writer.lock().await;
+        while group.len() < MAX_GROUP {
+            let Ok(create) = queue.try_recv() else { break };
+            group.push(create);
+        }
         let results = commit_group(&pool, &group).await;
+        drop(gate);
         let mut events = false;
         let mut scheduled = false;
         for (create, result) in group.drain(..).zip(results) {
