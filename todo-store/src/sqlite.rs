@@ -114,6 +114,16 @@ impl SqliteStore {
         }
         .busy_timeout(config.busy_timeout)
         .foreign_keys(true);
+        if matches!(config.location, Location::File(_)) {
+            // Switching a new file to WAL takes an exclusive lock, and SQLite does not wait for it: two pool
+            // connections opening a fresh file at once could fail with "database is locked". One connection
+            // switches first (the mode is kept in the file); the pool's connections then find it set.
+            use sqlx::Connection as _;
+            let first = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .map_err(db_err)?;
+            first.close().await.map_err(db_err)?;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections)
             // A connection is a thread in this process: pinging it before every use costs a round trip and
@@ -390,5 +400,30 @@ fn copy_error(error: &crate::Error) -> crate::Error {
             backend,
             source: text(source.as_ref()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store as _;
+
+    /// A new database file opens and migrates every time: the pool's first connections used to race to switch it
+    /// to WAL, and one of them could fail with "database is locked".
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fresh_files_open_and_migrate() {
+        let dir = std::env::temp_dir().join(format!("todo-store-open-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        for i in 0..100 {
+            let store = SqliteStore::connect(&SqliteConfig::file(dir.join(format!("{i}.db"))))
+                .await
+                .unwrap_or_else(|e| panic!("open {i}: {e}"));
+            store
+                .migrate()
+                .await
+                .unwrap_or_else(|e| panic!("migrate {i}: {e}"));
+            store.pool.close().await;
+        }
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
