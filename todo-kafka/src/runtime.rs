@@ -90,6 +90,31 @@ pub trait Handler: Send + Sync + 'static {
     /// # Errors
     /// A [`HandlerError`] whose class decides between retry, dead-letter and circuit breaking.
     async fn handle(&self, event: Event, delivery: &Delivery) -> Result<(), HandlerError>;
+
+    /// The most consecutive events of one partition the runtime hands to [`Handler::handle_batch`] at once. The
+    /// default, 1, never batches.
+    fn max_batch(&self) -> usize {
+        1
+    }
+
+    /// Handles consecutive events of one partition together, in offset order: the events already waiting when
+    /// the runtime takes the first (it never waits for a batch to fill). A handler batches where one write for
+    /// many events is much cheaper than one each (the audit log's insert-if-absent rows, say).
+    ///
+    /// `Ok` finishes every event of the batch. On an error the runtime handles the events again one at a time
+    /// through [`Handler::handle`], with the usual retries, dead-lettering and circuit breaking, so only the
+    /// events that fail on their own are retried or dead-lettered; a batch that failed half-way is repeated,
+    /// which effects that are idempotent (as they must be: delivery is at least once) allow. The default handles
+    /// each event through [`Handler::handle`].
+    ///
+    /// # Errors
+    /// Any [`HandlerError`]; its class does not matter, the events are handled one by one after it.
+    async fn handle_batch(&self, batch: &[(Event, &Delivery)]) -> Result<(), HandlerError> {
+        for (event, delivery) in batch {
+            self.handle(event.clone(), delivery).await?;
+        }
+        Ok(())
+    }
 }
 
 /// Retries of [`HandlerError::Retryable`] failures.
@@ -549,9 +574,9 @@ async fn partition_task(
     shared: Arc<SlotShared>,
     mut rx: mpsc::UnboundedReceiver<Delivery>,
 ) {
-    // The last finished offset not stored yet, and how many finished since the last store.
-    let mut unstored: Option<i64> = None;
-    let mut since_store = 0u32;
+    let max_batch = ctx.handler.max_batch().max(1);
+    let mut progress = Progress::default();
+    let mut batch: Vec<Delivery> = Vec::new();
     loop {
         let next = tokio::select! {
             biased;
@@ -561,27 +586,93 @@ async fn partition_task(
         let Some(delivery) = next else {
             break;
         };
-        match process(&ctx, &tp, &delivery).await {
-            Outcome::Finished => {
-                unstored = Some(delivery.offset);
-                since_store += 1;
-                shared
-                    .position
-                    .fetch_max(delivery.offset + 1, Ordering::Relaxed);
-                let queued = shared.queued.fetch_sub(1, Ordering::SeqCst) - 1;
-                if queued <= ctx.max_queued / 2 && shared.backlog_full.swap(false, Ordering::SeqCst)
-                {
-                    let _ = ctx.done.send(WorkerMsg::Drained(tp.clone()));
+        batch.push(delivery);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(d) => batch.push(d),
+                Err(_) => break,
+            }
+        }
+        if batch.len() > 1 && process_batch(&ctx, &tp, &batch).await {
+            for delivery in batch.drain(..) {
+                progress.finished(&ctx, &tp, &shared, delivery.offset, rx.is_empty());
+            }
+            continue;
+        }
+        let mut interrupted = false;
+        for delivery in batch.drain(..) {
+            match process(&ctx, &tp, &delivery).await {
+                Outcome::Finished => {
+                    progress.finished(&ctx, &tp, &shared, delivery.offset, rx.is_empty());
                 }
-                if since_store >= STORE_EVERY || rx.is_empty() {
-                    store(&ctx, &tp, unstored.take());
-                    since_store = 0;
+                Outcome::Interrupted => {
+                    interrupted = true;
+                    break;
                 }
             }
-            Outcome::Interrupted => break,
+        }
+        if interrupted {
+            break;
         }
     }
-    store(&ctx, &tp, unstored);
+    store(&ctx, &tp, progress.unstored);
+}
+
+/// What a partition task finished and has not stored yet.
+#[derive(Default)]
+struct Progress {
+    /// The last finished offset not stored yet.
+    unstored: Option<i64>,
+    /// How many finished since the last store.
+    since_store: u32,
+}
+
+impl Progress {
+    fn finished(
+        &mut self,
+        ctx: &WorkerCtx,
+        tp: &TopicPartition,
+        shared: &SlotShared,
+        offset: i64,
+        idle: bool,
+    ) {
+        self.unstored = Some(offset);
+        self.since_store += 1;
+        shared.position.fetch_max(offset + 1, Ordering::Relaxed);
+        let queued = shared.queued.fetch_sub(1, Ordering::SeqCst) - 1;
+        if queued <= ctx.max_queued / 2 && shared.backlog_full.swap(false, Ordering::SeqCst) {
+            let _ = ctx.done.send(WorkerMsg::Drained(tp.clone()));
+        }
+        if self.since_store >= STORE_EVERY || idle {
+            store(ctx, tp, self.unstored.take());
+            self.since_store = 0;
+        }
+    }
+}
+
+/// Hands a batch to the handler at once; `false` when it has to be handled event by event (an undecodable record
+/// in it, or the handler failed).
+async fn process_batch(ctx: &WorkerCtx, tp: &TopicPartition, batch: &[Delivery]) -> bool {
+    let mut events = Vec::with_capacity(batch.len());
+    for delivery in batch {
+        match delivery.event() {
+            Ok(event) => events.push((event, delivery)),
+            Err(_) => return false,
+        }
+    }
+    match ctx.handler.handle_batch(&events).await {
+        Ok(()) => {
+            ctx.metrics
+                .0
+                .processed
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            true
+        }
+        Err(e) => {
+            tracing::debug!(%tp, events = batch.len(), error = %e, "batch failed, handling its events one by one");
+            false
+        }
+    }
 }
 
 /// Stores a finished offset: the next commit makes the group resume after it.
@@ -880,6 +971,93 @@ mod tests {
             }
         }
         assert!(off_schedule > 0, "no jitter applied: {gaps:?}");
+    }
+
+    /// Batches offsets; the event at `poison` fails on its own (permanent) and fails any batch that holds it. The
+    /// first call waits until the test opens the gate, so that the rest of the events queue up meanwhile.
+    struct Batching {
+        poison: i64,
+        gate: Semaphore,
+        handled: Mutex<Vec<(i64, usize)>>,
+    }
+
+    impl Batching {
+        fn record(&self, offsets: &[i64]) {
+            if let Ok(mut h) = self.handled.lock() {
+                h.extend(offsets.iter().map(|&o| (o, offsets.len())));
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Handler for Batching {
+        async fn handle(&self, _event: Event, delivery: &Delivery) -> Result<(), HandlerError> {
+            let _open = self.gate.acquire().await.map_err(HandlerError::permanent)?;
+            if delivery.offset == self.poison {
+                return Err(HandlerError::permanent("poison"));
+            }
+            self.record(&[delivery.offset]);
+            Ok(())
+        }
+
+        fn max_batch(&self) -> usize {
+            8
+        }
+
+        async fn handle_batch(&self, batch: &[(Event, &Delivery)]) -> Result<(), HandlerError> {
+            let _open = self.gate.acquire().await.map_err(HandlerError::permanent)?;
+            let offsets: Vec<i64> = batch.iter().map(|(_, d)| d.offset).collect();
+            if offsets.contains(&self.poison) {
+                return Err(HandlerError::retryable("a poison event in the batch"));
+            }
+            self.record(&offsets);
+            Ok(())
+        }
+    }
+
+    /// Events waiting in a partition reach a batching handler in batches of at most its size, in order; a batch
+    /// that fails is handled again event by event, so the others of that batch are handled once and only the
+    /// failing event is dead-lettered (at once, as a permanent failure, without the batch's retryable error
+    /// counting as a retry).
+    #[tokio::test]
+    async fn waiting_events_are_batched_and_a_failed_batch_is_handled_event_by_event() {
+        const EVENTS: i64 = 40;
+        let broker = broker_with("t", EVENTS as usize).await;
+        let handler = Arc::new(Batching {
+            poison: 21,
+            gate: Semaphore::new(0),
+            handled: Mutex::new(Vec::new()),
+        });
+        let r = start(&broker, ConsumerConfig::new("g", ["t"]), handler.clone());
+        // The first call waits at the gate while the runtime queues the other events for the partition.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        handler.gate.add_permits(Semaphore::MAX_PERMITS / 2);
+        until(&r.metrics, |m| m.processed == 39 && m.dead_lettered == 1).await;
+        r.stop.cancel();
+        r.task.await.expect("join").expect("run");
+        let handled = handler
+            .handled
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default();
+        let offsets: Vec<i64> = handled.iter().map(|&(o, _)| o).collect();
+        let expected: Vec<i64> = (0..EVENTS).filter(|&o| o != 21).collect();
+        assert_eq!(offsets, expected, "each event once, in order");
+        assert!(handled.iter().all(|&(_, size)| size <= 8), "{handled:?}");
+        assert!(
+            handled.iter().any(|&(_, size)| size > 1),
+            "no batch: {handled:?}"
+        );
+        assert!(
+            handled.contains(&(20, 1)) || handled.contains(&(22, 1)),
+            "the poison's batch was handled event by event: {handled:?}"
+        );
+        let snapshot = r.metrics.snapshot();
+        assert_eq!((snapshot.retried, snapshot.dead_lettered), (0, 1));
+        assert_eq!(broker.committed_offset("g", "t", 0), Some(EVENTS));
+        let dead = dlq::list(broker.as_ref(), "t.dlq").await.expect("list");
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].info.original_offset, 21);
     }
 
     /// Shutdown lets the event in flight finish and commits it; queued events stay for the next member.
