@@ -119,7 +119,27 @@ impl Handler for AuditConsumer {
             .map(|_| ())
             .map_err(classify)
     }
+
+    /// Audit rows are independent of each other: the events waiting in a partition are recorded in one write.
+    fn max_batch(&self) -> usize {
+        AUDIT_BATCH
+    }
+
+    async fn handle_batch(&self, batch: &[(Event, &Delivery)]) -> Result<(), HandlerError> {
+        for (event, _) in batch {
+            self.faults.check(groups::AUDIT, event)?;
+        }
+        let events: Vec<Event> = batch.iter().map(|(event, _)| event.clone()).collect();
+        self.store
+            .record_audits(&events, Utc::now())
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
 }
+
+/// The most audit rows written in one transaction.
+const AUDIT_BATCH: usize = 256;
 
 /// `recurrence-consumer`: on `task.completed` of a recurring task, the next instance.
 pub struct RecurrenceConsumer {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::Utc;
 use todo_events::{Event, ReminderTriggered, SOURCE_SCHEDULER};
 use todo_kafka::{OutgoingRecord, Publisher};
-use todo_store::{OutboxReader, RelayLease, Store};
+use todo_store::{OutboxReader, RelayLease, ReminderFire, Store};
 use tokio_util::sync::CancellationToken;
 
 /// How the relay runs.
@@ -282,29 +282,38 @@ impl Scheduler {
     pub async fn run_once(&self) -> anyhow::Result<usize> {
         let now = Utc::now();
         let due = self.store.claim_due_reminders(now, 100, self.lease).await?;
+        let fires: Vec<ReminderFire> = due
+            .iter()
+            .map(|claim| {
+                let reminder = &claim.reminder;
+                let event = Event::new(
+                    SOURCE_SCHEDULER,
+                    now,
+                    ReminderTriggered {
+                        reminder_id: reminder.id.as_uuid(),
+                        task_id: reminder.task_id.as_uuid(),
+                        user_id: reminder.owner.as_uuid(),
+                        task_title: claim.task_title.clone(),
+                        due_date: claim.due_date,
+                        remind_at: Some(reminder.remind_at),
+                    },
+                )
+                .with_subject(reminder.task_id.to_string());
+                ReminderFire {
+                    id: reminder.id,
+                    lease_token: claim.lease_token,
+                    event,
+                }
+            })
+            .collect();
+        // One transaction for the whole claim: one turn at the (SQLite) write lock, not one per reminder.
+        let outcomes = self.store.fire_reminders(&fires, now).await?;
         let mut fired = 0;
-        for claim in due {
-            let reminder = &claim.reminder;
-            let event = Event::new(
-                SOURCE_SCHEDULER,
-                now,
-                ReminderTriggered {
-                    reminder_id: reminder.id.as_uuid(),
-                    task_id: reminder.task_id.as_uuid(),
-                    user_id: reminder.owner.as_uuid(),
-                    task_title: claim.task_title.clone(),
-                    due_date: claim.due_date,
-                    remind_at: Some(reminder.remind_at),
-                },
-            )
-            .with_subject(reminder.task_id.to_string());
-            if self
-                .store
-                .fire_reminder(reminder.id, claim.lease_token, &event, now)
-                .await?
-            {
+        for (claim, ok) in due.iter().zip(outcomes) {
+            if ok {
                 fired += 1;
-                let delay = (now - reminder.remind_at).num_milliseconds().max(0) as f64 / 1000.0;
+                let delay =
+                    (now - claim.reminder.remind_at).num_milliseconds().max(0) as f64 / 1000.0;
                 metrics::histogram!("todo_reminder_fire_delay_seconds").record(delay);
             }
         }

@@ -182,6 +182,51 @@ macro_rules! impl_store {
             Ok(())
         }
 
+        /// The audit row of an event unless its id has one; how many rows it inserted (0 or 1).
+        async fn insert_audit(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            event: &todo_events::Event,
+            recorded_at: chrono::DateTime<chrono::Utc>,
+        ) -> $crate::Result<u64> {
+            let done = sqlx::query(
+                "INSERT INTO audit_log (event_id, owner, event_type, task_id, payload, occurred_at, recorded_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
+            )
+            .bind(event.id())
+            .bind(event.data().user_id())
+            .bind(event.event_type().as_str())
+            .bind(event.data().task_id())
+            .bind(event.to_json())
+            .bind(event.time())
+            .bind(recorded_at)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+            Ok(done.rows_affected())
+        }
+
+        /// Marks a claimed reminder fired and writes its event; false when the claim was lost.
+        async fn fire_claimed(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            id: todo_domain::ReminderId,
+            lease_token: uuid::Uuid,
+            event: &todo_events::Event,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> $crate::Result<bool> {
+            let done = sqlx::query("UPDATE reminders SET emitted = 1, fired_at = $1 WHERE id = $2 AND claim_token = $3 AND emitted = 0")
+                .bind(now)
+                .bind(id.as_uuid())
+                .bind(lease_token)
+                .execute(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            if done.rows_affected() != 1 {
+                return Ok(false);
+            }
+            insert_events(conn, std::slice::from_ref(event), now).await?;
+            Ok(true)
+        }
+
         /// The rows of a new task: the task, its reminders and its events (the caller's transaction commits them).
         async fn insert_created(
             conn: &mut <$db as sqlx::Database>::Connection,
@@ -598,21 +643,32 @@ macro_rules! impl_store {
             async fn fire_reminder(&self, id: todo_domain::ReminderId, lease_token: uuid::Uuid, event: &todo_events::Event, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<bool> {
                 let _gate = self.write_gate().await;
                 let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
-                let done = sqlx::query("UPDATE reminders SET emitted = 1, fired_at = $1 WHERE id = $2 AND claim_token = $3 AND emitted = 0")
-                    .bind(now)
-                    .bind(id.as_uuid())
-                    .bind(lease_token)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                if done.rows_affected() != 1 {
+                if !fire_claimed(&mut tx, id, lease_token, event, now).await? {
                     return Ok(false);
                 }
-                insert_events(&mut tx, std::slice::from_ref(event), now).await?;
                 self.notify_outbox(&mut tx).await?;
                 tx.commit().await.map_err(db_err)?;
                 self.after_commit(true, false);
                 Ok(true)
+            }
+
+            async fn fire_reminders(&self, fires: &[$crate::ReminderFire], now: chrono::DateTime<chrono::Utc>) -> $crate::Result<Vec<bool>> {
+                if fires.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let _gate = self.write_gate().await;
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                let mut fired = Vec::with_capacity(fires.len());
+                for f in fires {
+                    fired.push(fire_claimed(&mut tx, f.id, f.lease_token, &f.event, now).await?);
+                }
+                let any = fired.iter().any(|&f| f);
+                if any {
+                    self.notify_outbox(&mut tx).await?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                self.after_commit(any, false);
+                Ok(fired)
             }
 
             async fn next_reminder_at(&self) -> $crate::Result<Option<chrono::DateTime<chrono::Utc>>> {
@@ -630,21 +686,22 @@ macro_rules! impl_store {
 
             async fn record_audit(&self, event: &todo_events::Event, recorded_at: chrono::DateTime<chrono::Utc>) -> $crate::Result<bool> {
                 let _gate = self.write_gate().await;
-                let done = sqlx::query(
-                    "INSERT INTO audit_log (event_id, owner, event_type, task_id, payload, occurred_at, recorded_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
-                )
-                .bind(event.id())
-                .bind(event.data().user_id())
-                .bind(event.event_type().as_str())
-                .bind(event.data().task_id())
-                .bind(event.to_json())
-                .bind(event.time())
-                .bind(recorded_at)
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
-                Ok(done.rows_affected() == 1)
+                let mut conn = self.pool.acquire().await.map_err(db_err)?;
+                Ok(insert_audit(&mut conn, event, recorded_at).await? == 1)
+            }
+
+            async fn record_audits(&self, events: &[todo_events::Event], recorded_at: chrono::DateTime<chrono::Utc>) -> $crate::Result<u64> {
+                if events.is_empty() {
+                    return Ok(0);
+                }
+                let _gate = self.write_gate().await;
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                let mut inserted = 0;
+                for event in events {
+                    inserted += insert_audit(&mut tx, event, recorded_at).await?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                Ok(inserted)
             }
 
             async fn list_audit(&self, owner: todo_domain::UserId, limit: u32, cursor: Option<&str>) -> $crate::Result<$crate::AuditPage> {

@@ -506,6 +506,31 @@ pub async fn audit_is_insert_if_absent_and_paged(store: &dyn Store) {
     ));
 }
 
+/// A batch of audit rows: each event id once, whether it was recorded before, twice in the batch or new.
+pub async fn audit_batches_insert_each_event_once(store: &dyn Store) {
+    let owner = user();
+    let events: Vec<Event> = (0..4)
+        .map(|i| created(&new_task(owner, &format!("batched {i}"))))
+        .collect();
+    assert!(store.record_audit(&events[0], now()).await.expect("one"));
+    assert_eq!(store.record_audits(&[], now()).await.expect("empty"), 0);
+    let batch = vec![
+        events[0].clone(),
+        events[1].clone(),
+        events[2].clone(),
+        events[1].clone(),
+        events[3].clone(),
+    ];
+    assert_eq!(store.record_audits(&batch, now()).await.expect("batch"), 3);
+    assert_eq!(store.record_audits(&batch, now()).await.expect("again"), 0);
+    let page = store.list_audit(owner, 100, None).await.expect("page");
+    let mut seen: Vec<Uuid> = page.items.iter().map(|e| e.event_id).collect();
+    let mut expected: Vec<Uuid> = events.iter().map(Event::id).collect();
+    seen.sort();
+    expected.sort();
+    assert_eq!(seen, expected);
+}
+
 /// Two concurrent claimers never claim the same reminder; a fired reminder is never claimed again.
 pub async fn claimers_never_share_a_reminder(store: Arc<dyn Store>) {
     let owner = user();
@@ -575,6 +600,86 @@ pub async fn claimers_never_share_a_reminder(store: Arc<dyn Store>) {
         again.iter().all(|c| c.reminder.owner != owner),
         "a fired reminder was claimed again"
     );
+}
+
+/// Claimed reminders fired together: each fires once, with its event, and only under its own claim.
+pub async fn batched_fires_fire_each_claim_once(store: &dyn Store) {
+    let owner = user();
+    let task = new_task(owner, "Batched fires");
+    let rs: Vec<Reminder> = (0..3)
+        .map(|i| reminder(&task, now() - Span::seconds(60 + i)))
+        .collect();
+    store.create_task(&task, &rs, &[]).await.expect("create");
+    let at = now() + Span::minutes(10);
+    let claims = store
+        .claim_due_reminders(at, 10_000, Duration::from_secs(10))
+        .await
+        .expect("claim");
+    let token = |r: &Reminder| {
+        claims
+            .iter()
+            .find(|c| c.reminder.id == r.id)
+            .expect("claimed")
+            .lease_token
+    };
+    let fire = |r: &Reminder, lease_token: Uuid| crate::ReminderFire {
+        id: r.id,
+        lease_token,
+        event: Event::new(
+            SOURCE_BACKEND,
+            at,
+            todo_events::ReminderTriggered {
+                reminder_id: r.id.as_uuid(),
+                task_id: task.id.as_uuid(),
+                user_id: owner.as_uuid(),
+                task_title: "Batched fires".into(),
+                due_date: None,
+                remind_at: Some(r.remind_at),
+            },
+        ),
+    };
+    let batch = [
+        fire(&rs[0], token(&rs[0])),
+        fire(&rs[1], token(&rs[1])),
+        fire(&rs[0], token(&rs[0])),
+        fire(&rs[2], Uuid::new_v4()),
+    ];
+    assert_eq!(
+        store.fire_reminders(&batch, at).await.expect("fire"),
+        [true, true, false, false]
+    );
+    assert_eq!(
+        store
+            .fire_reminders(&[fire(&rs[2], token(&rs[2]))], at)
+            .await
+            .expect("fire"),
+        [true]
+    );
+    assert!(
+        store
+            .fire_reminders(&[], at)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    let mut fired: Vec<Uuid> = store
+        .outbox_after("todo.reminders", 0, 1_000_000)
+        .await
+        .expect("outbox")
+        .iter()
+        .filter_map(|r| todo_events::binding::decode(&r.headers, &r.payload).ok())
+        .filter(|e| e.data().user_id() == owner.as_uuid())
+        .map(|e| e.data().task_id())
+        .collect();
+    fired.sort();
+    assert_eq!(
+        fired,
+        vec![task.id.as_uuid(); 3],
+        "one event per fired reminder"
+    );
+    for r in store.list_reminders(owner, task.id).await.expect("list") {
+        assert_eq!(r.fired_at, Some(at), "{r:?}");
+    }
 }
 
 /// A claim whose lease expired (its claimer crashed) is claimed again; the stale claimer cannot fire it.
@@ -1267,8 +1372,10 @@ pub async fn run_all(store: Arc<dyn Store>) {
     outbox_keeps_order_and_cursors(store.as_ref()).await;
     next_instance_is_applied_once(store.as_ref()).await;
     audit_is_insert_if_absent_and_paged(store.as_ref()).await;
+    audit_batches_insert_each_event_once(store.as_ref()).await;
     claimers_never_share_a_reminder(store.clone()).await;
     expired_lease_is_claimed_again(store.as_ref()).await;
+    batched_fires_fire_each_claim_once(store.as_ref()).await;
     reminder_transitions_are_monotonic(store.as_ref()).await;
     list_filters_search_and_pages(store.as_ref()).await;
     search_follows_updates_and_deletes(store.as_ref()).await;

@@ -210,6 +210,17 @@ pub struct ReminderClaim {
     pub lease_token: Uuid,
 }
 
+/// A claimed reminder to fire with its trigger event ([`Store::fire_reminders`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReminderFire {
+    /// The reminder.
+    pub id: ReminderId,
+    /// Its claim's [`ReminderClaim::lease_token`].
+    pub lease_token: Uuid,
+    /// Its `reminder.triggered` event.
+    pub event: Event,
+}
+
 /// A change to one of a task's reminders, committed with the task's update
 /// ([`Store::update_task_with_reminders`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -429,6 +440,14 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<bool>;
 
+    /// [`Store::fire_reminder`] for several claimed reminders in one transaction; one answer per reminder, in
+    /// order (false where the claim was lost).
+    ///
+    /// # Errors
+    /// Backend errors (then none of them fired).
+    async fn fire_reminders(&self, fires: &[ReminderFire], now: DateTime<Utc>)
+    -> Result<Vec<bool>>;
+
     /// The earliest `remind_at` of a pending reminder not yet fired.
     ///
     /// # Errors
@@ -445,6 +464,13 @@ pub trait Store: Send + Sync + 'static {
     /// # Errors
     /// Backend errors.
     async fn record_audit(&self, event: &Event, recorded_at: DateTime<Utc>) -> Result<bool>;
+
+    /// [`Store::record_audit`] for several events in one transaction (one write, one commit): all rows or none.
+    /// Returns how many rows it inserted (events whose id already has a row, also twice in `events`, insert none).
+    ///
+    /// # Errors
+    /// Backend errors.
+    async fn record_audits(&self, events: &[Event], recorded_at: DateTime<Utc>) -> Result<u64>;
 
     /// `owner`'s audit log, newest first.
     ///
