@@ -97,6 +97,11 @@ pub struct KafkaConfig {
     pub session_timeout: Duration,
     /// `heartbeat.interval.ms` of consumers. Default 3 s.
     pub heartbeat_interval: Duration,
+    /// `fetch.wait.max.ms` of consumers: the longest a fetch waits at the broker for new records. Default 50 ms
+    /// (librdkafka's is 500 ms). A broker that answers a waiting fetch as soon as records arrive (Kafka, Redpanda)
+    /// makes this only the rate of idle fetches; one that holds every fetch for its full wait (tansu) adds it to
+    /// every event's delivery time.
+    pub fetch_wait: Duration,
     /// Timeout of admin and metadata requests, and of a dead-letter read. Default 30 s.
     pub request_timeout: Duration,
     /// Raw librdkafka properties, applied last (they override everything above), to every client.
@@ -114,6 +119,7 @@ impl KafkaConfig {
             message_timeout: Duration::from_secs(30),
             session_timeout: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(3),
+            fetch_wait: Duration::from_millis(50),
             request_timeout: Duration::from_secs(30),
             extra: BTreeMap::new(),
         }
@@ -184,7 +190,8 @@ impl KafkaConfig {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", millis(self.session_timeout))
-            .set("heartbeat.interval.ms", millis(self.heartbeat_interval));
+            .set("heartbeat.interval.ms", millis(self.heartbeat_interval))
+            .set("fetch.wait.max.ms", millis(self.fetch_wait));
         self.finish(c)
     }
 
@@ -698,6 +705,7 @@ mod tests {
         assert_eq!(c.get("enable.auto.offset.store"), Some("false"));
         assert_eq!(c.get("enable.auto.commit"), Some("true"));
         assert_eq!(c.get("auto.offset.reset"), Some("earliest"));
+        assert_eq!(c.get("fetch.wait.max.ms"), Some("50"));
         let r = KafkaConfig::new("b:9092").reader();
         assert_eq!(r.get("enable.auto.commit"), Some("false"));
         assert_eq!(r.get("enable.partition.eof"), Some("true"));
