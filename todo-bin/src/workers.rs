@@ -281,7 +281,12 @@ impl Scheduler {
     /// Store errors.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
         let now = Utc::now();
-        let due = self.store.claim_due_reminders(now, 100, self.lease).await?;
+        // The store compares whole milliseconds: asking for what is due a millisecond ago claims only reminders whose
+        // `remind_at` has passed, so none fires (and records `fired_at`) a fraction of a millisecond early.
+        let due = self
+            .store
+            .claim_due_reminders(now - chrono::Duration::milliseconds(1), 100, self.lease)
+            .await?;
         let fires: Vec<ReminderFire> = due
             .iter()
             .map(|claim| {
@@ -329,7 +334,8 @@ impl Scheduler {
             let sleep = match self.run_once().await {
                 Ok(n) if n > 0 => Duration::ZERO,
                 Ok(_) => match self.store.next_reminder_at().await {
-                    Ok(Some(at)) => (at - Utc::now())
+                    // The millisecond after it, when `run_once` claims it (see there).
+                    Ok(Some(at)) => (at + chrono::Duration::milliseconds(1) - Utc::now())
                         .to_std()
                         .unwrap_or(Duration::ZERO)
                         .min(Duration::from_secs(30)),
