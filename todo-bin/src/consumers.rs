@@ -248,9 +248,13 @@ impl ReminderConsumer {
     }
 }
 
-#[async_trait]
-impl Handler for ReminderConsumer {
-    async fn handle(&self, event: Event, delivery: &Delivery) -> Result<(), HandlerError> {
+impl ReminderConsumer {
+    /// What the store applies for one event: its reminder and whether its task is still active.
+    async fn trigger_of(
+        &self,
+        event: &Event,
+        delivery: &Delivery,
+    ) -> Result<todo_store::ReminderTrigger, HandlerError> {
         let EventData::ReminderTriggered(data) = event.data() else {
             return Err(HandlerError::permanent(format!(
                 "`{}` does not belong on {}",
@@ -258,9 +262,9 @@ impl Handler for ReminderConsumer {
                 delivery.topic
             )));
         };
-        self.faults.check(groups::REMINDERS, &event)?;
+        self.faults.check(groups::REMINDERS, event)?;
         let owner = UserId::from_uuid(data.user_id);
-        let active = match self
+        let task_active = match self
             .store
             .get_task(owner, TaskId::from_uuid(data.task_id))
             .await
@@ -269,37 +273,49 @@ impl Handler for ReminderConsumer {
             Err(todo_store::Error::NotFound) => false,
             Err(e) => return Err(classify(e)),
         };
-        let now = Utc::now();
-        let input = todo_domain::ReminderInput::Trigger {
-            task_active: active,
-            at: now,
-        };
-        // The reminder's resulting state decides, not the task check alone: suppression may have cancelled the
-        // reminder between the check and the transition, and a cancelled reminder must never be audited as
-        // triggered. A redelivery after a crash finds it TRIGGERED already and records the (idempotent) audit row.
-        let triggered = match self
-            .store
-            .transition_reminder(
-                todo_domain::ReminderId::from_uuid(data.reminder_id),
-                &input,
-                now,
-            )
-            .await
-        {
-            Ok(reminder) => reminder.status == ReminderStatus::Triggered,
-            Err(todo_store::Error::NotFound) => false,
-            Err(e) => return Err(classify(e)),
-        };
-        if triggered {
-            self.store
-                .record_audit(&event, now)
-                .await
-                .map(|_| ())
-                .map_err(classify)?;
-        }
-        Ok(())
+        Ok(todo_store::ReminderTrigger {
+            id: todo_domain::ReminderId::from_uuid(data.reminder_id),
+            task_active,
+            event: event.clone(),
+        })
     }
 }
+
+#[async_trait]
+impl Handler for ReminderConsumer {
+    /// The reminder's resulting state decides, not the task check alone: suppression may have cancelled the
+    /// reminder between the check and the transition, and a cancelled reminder is never audited as triggered. The
+    /// transition and the audit row commit together; a redelivery finds the reminder TRIGGERED already and adds no
+    /// second row.
+    async fn handle(&self, event: Event, delivery: &Delivery) -> Result<(), HandlerError> {
+        let trigger = self.trigger_of(&event, delivery).await?;
+        self.store
+            .trigger_reminders(&[trigger], Utc::now())
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+
+    /// The reminders waiting in the partition are applied in one write.
+    fn max_batch(&self) -> usize {
+        REMINDER_BATCH
+    }
+
+    async fn handle_batch(&self, batch: &[(Event, &Delivery)]) -> Result<(), HandlerError> {
+        let mut triggers = Vec::with_capacity(batch.len());
+        for (event, delivery) in batch {
+            triggers.push(self.trigger_of(event, delivery).await?);
+        }
+        self.store
+            .trigger_reminders(&triggers, Utc::now())
+            .await
+            .map(|_| ())
+            .map_err(classify)
+    }
+}
+
+/// The most reminders applied in one transaction.
+const REMINDER_BATCH: usize = 128;
 
 /// `reminder-suppression`: completion or deletion cancels the task's pending reminders.
 pub struct SuppressionConsumer {

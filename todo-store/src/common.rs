@@ -614,6 +614,25 @@ macro_rules! impl_store {
                 Ok(reminder)
             }
 
+            async fn trigger_reminders(&self, triggers: &[$crate::ReminderTrigger], now: chrono::DateTime<chrono::Utc>) -> $crate::Result<Vec<Option<todo_domain::Reminder>>> {
+                if triggers.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let _gate = self.write_gate().await;
+                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                let mut out = Vec::with_capacity(triggers.len());
+                for t in triggers {
+                    let input = todo_domain::ReminderInput::Trigger { task_active: t.task_active, at: now };
+                    let reminder = apply_transition(&mut tx, t.id.as_uuid(), &input, now).await?;
+                    if reminder.as_ref().is_some_and(|r| r.status == todo_domain::ReminderStatus::Triggered) {
+                        insert_audit(&mut tx, &t.event, now).await?;
+                    }
+                    out.push(reminder);
+                }
+                tx.commit().await.map_err(db_err)?;
+                Ok(out)
+            }
+
             async fn claim_due_reminders(&self, now: chrono::DateTime<chrono::Utc>, limit: u32, lease: std::time::Duration) -> $crate::Result<Vec<$crate::ReminderClaim>> {
                 let token = uuid::Uuid::new_v4();
                 let now_ms = now.timestamp_millis();

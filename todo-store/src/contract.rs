@@ -602,6 +602,93 @@ pub async fn claimers_never_share_a_reminder(store: Arc<dyn Store>) {
     );
 }
 
+/// Reminder triggers applied together: TRIGGERED (and audited, once) while the task is active, CANCELLED (and not
+/// audited) otherwise, a reminder that already left PENDING keeps its state, an unknown id answers `None`.
+pub async fn reminder_triggers_audit_what_ends_triggered(store: &dyn Store) {
+    let owner = user();
+    let task = new_task(owner, "Triggers");
+    let rs: Vec<Reminder> = (0..3)
+        .map(|i| reminder(&task, now() + Span::minutes(i)))
+        .collect();
+    store.create_task(&task, &rs, &[]).await.expect("create");
+    let at = now() + Span::hours(1);
+    let trigger = |id: ReminderId, task_active: bool| crate::ReminderTrigger {
+        id,
+        task_active,
+        event: Event::new(
+            SOURCE_BACKEND,
+            at,
+            todo_events::ReminderTriggered {
+                reminder_id: id.as_uuid(),
+                task_id: task.id.as_uuid(),
+                user_id: owner.as_uuid(),
+                task_title: "Triggers".into(),
+                due_date: None,
+                remind_at: Some(at),
+            },
+        ),
+    };
+    let first = trigger(rs[0].id, true);
+    let batch = [
+        first.clone(),
+        trigger(rs[1].id, false),
+        first.clone(),
+        trigger(ReminderId::new(), true),
+    ];
+    let out = store.trigger_reminders(&batch, at).await.expect("apply");
+    let states: Vec<Option<ReminderStatus>> =
+        out.iter().map(|r| r.as_ref().map(|r| r.status)).collect();
+    assert_eq!(
+        states,
+        [
+            Some(ReminderStatus::Triggered),
+            Some(ReminderStatus::Cancelled),
+            Some(ReminderStatus::Triggered),
+            None
+        ]
+    );
+    // A cancelled reminder stays cancelled, a triggered one triggered, whatever the task says now.
+    let (mut cancelled, mut triggered) = (batch[1].clone(), first.clone());
+    cancelled.task_active = true;
+    triggered.task_active = false;
+    let again = store
+        .trigger_reminders(&[cancelled, triggered], at)
+        .await
+        .expect("again");
+    assert_eq!(
+        again[0].as_ref().map(|r| r.status),
+        Some(ReminderStatus::Cancelled)
+    );
+    assert_eq!(
+        again[1].as_ref().map(|r| r.status),
+        Some(ReminderStatus::Triggered)
+    );
+    assert!(
+        store
+            .trigger_reminders(&[], at)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    let audited: Vec<Uuid> = store
+        .list_audit(owner, 100, None)
+        .await
+        .expect("audit")
+        .items
+        .iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(
+        audited,
+        vec![first.event.id()],
+        "one row, for the triggered reminder"
+    );
+    assert_eq!(
+        store.list_reminders(owner, task.id).await.expect("list")[2].status,
+        ReminderStatus::Pending
+    );
+}
+
 /// Claimed reminders fired together: each fires once, with its event, and only under its own claim.
 pub async fn batched_fires_fire_each_claim_once(store: &dyn Store) {
     let owner = user();
@@ -1376,6 +1463,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     claimers_never_share_a_reminder(store.clone()).await;
     expired_lease_is_claimed_again(store.as_ref()).await;
     batched_fires_fire_each_claim_once(store.as_ref()).await;
+    reminder_triggers_audit_what_ends_triggered(store.as_ref()).await;
     reminder_transitions_are_monotonic(store.as_ref()).await;
     list_filters_search_and_pages(store.as_ref()).await;
     search_follows_updates_and_deletes(store.as_ref()).await;

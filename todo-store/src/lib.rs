@@ -221,6 +221,17 @@ pub struct ReminderFire {
     pub event: Event,
 }
 
+/// A `reminder.triggered` event as the reminder consumer applies it ([`Store::trigger_reminders`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReminderTrigger {
+    /// The reminder.
+    pub id: ReminderId,
+    /// Whether its task is still active: TRIGGERED if so, else CANCELLED.
+    pub task_active: bool,
+    /// The event, audited when the reminder ends TRIGGERED.
+    pub event: Event,
+}
+
 /// A change to one of a task's reminders, committed with the task's update
 /// ([`Store::update_task_with_reminders`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -439,6 +450,18 @@ pub trait Store: Send + Sync + 'static {
         event: &Event,
         now: DateTime<Utc>,
     ) -> Result<bool>;
+
+    /// Applies each trigger (a reminder that already left PENDING keeps its state) and records the audit row of
+    /// every reminder that ends TRIGGERED (insert-if-absent, so a redelivery adds nothing), all in one transaction.
+    /// One answer per trigger, in order: the reminder as it ends, or `None` when it does not exist.
+    ///
+    /// # Errors
+    /// Backend errors (then nothing was applied).
+    async fn trigger_reminders(
+        &self,
+        triggers: &[ReminderTrigger],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Option<Reminder>>>;
 
     /// [`Store::fire_reminder`] for several claimed reminders in one transaction; one answer per reminder, in
     /// order (false where the claim was lost).
