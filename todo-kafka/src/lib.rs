@@ -15,7 +15,9 @@
 //!   4 s by default, configurable, with optional jitter), a circuit breaker for [`HandlerError::DependencyDown`]
 //!   that pauses the partition and probes with backoff ([`BreakerPolicy`]) so an outage dead-letters nothing,
 //!   dead letters to `<topic>.dlq` ([`dlq`] lists the headers and has list, inspect and replay tools), graceful
-//!   shutdown and [`Metrics`] (processed, retried, dead-lettered, consumer lag).
+//!   shutdown and [`Metrics`] (processed, retried, dead-lettered, consumer lag). A handler may also take the events
+//!   already waiting in a partition as one batch ([`Handler::handle_batch`]); a batch that fails is handled again
+//!   event by event, so retries and dead letters stay per event.
 //!
 //! # Tests
 //!

@@ -1,5 +1,5 @@
 //! The consumer runtime: one task per partition, retries with backoff, a circuit breaker for dependency outages,
-//! dead-letter topics, graceful shutdown and counters.
+//! dead-letter topics, optional batches of the events waiting in a partition, graceful shutdown and counters.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
