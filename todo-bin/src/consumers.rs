@@ -129,7 +129,7 @@ impl Handler for AuditConsumer {
         for (event, _) in batch {
             self.faults.check(groups::AUDIT, event)?;
         }
-        let events: Vec<Event> = batch.iter().map(|(event, _)| event.clone()).collect();
+        let events: Vec<&Event> = batch.iter().map(|(event, _)| event).collect();
         self.store
             .record_audits(&events, Utc::now())
             .await

@@ -4,7 +4,42 @@
 //! filter and order, from fixed fragments chosen by enums. Backend-specific parts (search, claiming, wake-ups,
 //! migrations, the relay lease, how a create reaches its transaction) are inherent methods of each store:
 //! `search_clause`, `claim_due`, `notify_outbox`, `notify_reminders`, `outbox_waiter`, `reminder_waiter`,
-//! `run_migrations`, `relay_lease`, `create`.
+//! `run_migrations`, `relay_lease`, `create`, `write_gate`.
+
+/// A write transaction together with the store's place in its writer queue ([`SqliteStore`](crate::SqliteStore)
+/// has one; PostgreSQL none). The transaction ends (commit, or rollback on drop) before the place is given up:
+/// fields drop in order.
+pub(crate) struct WriteTx<DB: sqlx::Database> {
+    tx: sqlx::Transaction<'static, DB>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl<DB: sqlx::Database> WriteTx<DB> {
+    pub(crate) fn new(
+        tx: sqlx::Transaction<'static, DB>,
+        gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+    ) -> Self {
+        WriteTx { tx, _gate: gate }
+    }
+
+    /// Commits, then gives up the place in the queue.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for WriteTx<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        &self.tx
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for WriteTx<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
+}
 
 macro_rules! impl_store {
     ($store:ty, $db:ty, $backend:literal) => {
@@ -276,6 +311,14 @@ macro_rules! impl_store {
         }
 
         impl $store {
+            /// Begins a write transaction after taking the store's place in its writer queue (every write
+            /// transaction begins here; the few single-statement writes take `write_gate` themselves).
+            async fn begin_write(&self) -> $crate::Result<$crate::common::WriteTx<$db>> {
+                let gate = self.write_gate().await;
+                let tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                Ok($crate::common::WriteTx::new(tx, gate))
+            }
+
             fn after_commit(&self, outbox: bool, reminders: bool) {
                 self.wake_other_processes(outbox, reminders);
                 if outbox {
@@ -293,8 +336,7 @@ macro_rules! impl_store {
                 reminders: &[todo_domain::Reminder],
                 events: &[todo_events::Event],
             ) -> $crate::Result<()> {
-                let _gate = self.write_gate().await;
-                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                let mut tx = self.begin_write().await?;
                 insert_created(&mut tx, task, reminders, events).await?;
                 self.notify_outbox(&mut tx).await?;
                 if !reminders.is_empty() {
@@ -448,8 +490,7 @@ macro_rules! impl_store {
             }
 
             async fn update_task(&self, task: &todo_domain::Task, expected_version: i64, events: &[todo_events::Event]) -> $crate::Result<()> {
-                let _gate = self.write_gate().await;
-                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                let mut tx = self.begin_write().await?;
                 replace_task(&mut tx, task, expected_version).await?;
                 Self::index_task(&mut tx, task).await?;
                 insert_events(&mut tx, events, task.updated_at).await?;
@@ -466,8 +507,7 @@ macro_rules! impl_store {
                 events: &[todo_events::Event],
                 changes: &[$crate::ReminderChange],
             ) -> $crate::Result<u64> {
-                let _gate = self.write_gate().await;
-                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                let mut tx = self.begin_write().await?;
                 replace_task(&mut tx, task, expected_version).await?;
                 Self::index_task(&mut tx, task).await?;
                 let mut changed = 0;
@@ -506,8 +546,7 @@ macro_rules! impl_store {
             }
 
             async fn delete_task(&self, owner: todo_domain::UserId, id: todo_domain::TaskId, events: &[todo_events::Event]) -> $crate::Result<()> {
-                let _gate = self.write_gate().await;
-                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                let mut tx = self.begin_write().await?;
                 Self::unindex_task(&mut tx, id.as_uuid()).await?;
                 let done = sqlx::query("DELETE FROM tasks WHERE id = $1 AND owner = $2")
                     .bind(id.as_uuid())
@@ -533,8 +572,7 @@ macro_rules! impl_store {
                 reminders: &[todo_domain::Reminder],
                 events: &[todo_events::Event],
             ) -> $crate::Result<$crate::Applied> {
-                let _gate = self.write_gate().await;
-                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                let mut tx = self.begin_write().await?;
                 let marked = sqlx::query(
                     "INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (consumer, event_id) DO NOTHING",
@@ -564,8 +602,7 @@ macro_rules! impl_store {
             }
 
             async fn create_reminder(&self, reminder: &todo_domain::Reminder) -> $crate::Result<()> {
-                let _gate = self.write_gate().await;
-                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                let mut tx = self.begin_write().await?;
                 insert_reminder(&mut tx, reminder).await?;
                 self.notify_reminders(&mut tx).await?;
                 tx.commit().await.map_err(db_err)?;
@@ -580,8 +617,7 @@ macro_rules! impl_store {
             }
 
             async fn cancel_reminder(&self, owner: todo_domain::UserId, id: todo_domain::ReminderId) -> $crate::Result<todo_domain::Reminder> {
-                let _gate = self.write_gate().await;
-                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                let mut tx = self.begin_write().await?;
                 let owned = sqlx::query("SELECT id FROM reminders WHERE id = $1 AND owner = $2")
                     .bind(id.as_uuid()).bind(owner.as_uuid())
                     .fetch_optional(&mut *tx).await.map_err(db_err)?;
@@ -607,8 +643,7 @@ macro_rules! impl_store {
             }
 
             async fn transition_reminder(&self, id: todo_domain::ReminderId, input: &todo_domain::ReminderInput, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<todo_domain::Reminder> {
-                let _gate = self.write_gate().await;
-                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                let mut tx = self.begin_write().await?;
                 let reminder = apply_transition(&mut tx, id.as_uuid(), input, now).await?.ok_or($crate::Error::NotFound)?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(reminder)
@@ -618,8 +653,7 @@ macro_rules! impl_store {
                 if triggers.is_empty() {
                     return Ok(Vec::new());
                 }
-                let _gate = self.write_gate().await;
-                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                let mut tx = self.begin_write().await?;
                 let mut out = Vec::with_capacity(triggers.len());
                 for t in triggers {
                     let input = todo_domain::ReminderInput::Trigger { task_active: t.task_active, at: now };
@@ -660,8 +694,7 @@ macro_rules! impl_store {
             }
 
             async fn fire_reminder(&self, id: todo_domain::ReminderId, lease_token: uuid::Uuid, event: &todo_events::Event, now: chrono::DateTime<chrono::Utc>) -> $crate::Result<bool> {
-                let _gate = self.write_gate().await;
-                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                let mut tx = self.begin_write().await?;
                 if !fire_claimed(&mut tx, id, lease_token, event, now).await? {
                     return Ok(false);
                 }
@@ -675,8 +708,7 @@ macro_rules! impl_store {
                 if fires.is_empty() {
                     return Ok(Vec::new());
                 }
-                let _gate = self.write_gate().await;
-                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                let mut tx = self.begin_write().await?;
                 let mut fired = Vec::with_capacity(fires.len());
                 for f in fires {
                     fired.push(fire_claimed(&mut tx, f.id, f.lease_token, &f.event, now).await?);
@@ -704,17 +736,14 @@ macro_rules! impl_store {
             }
 
             async fn record_audit(&self, event: &todo_events::Event, recorded_at: chrono::DateTime<chrono::Utc>) -> $crate::Result<bool> {
-                let _gate = self.write_gate().await;
-                let mut conn = self.pool.acquire().await.map_err(db_err)?;
-                Ok(insert_audit(&mut conn, event, recorded_at).await? == 1)
+                Ok(self.record_audits(&[event], recorded_at).await? == 1)
             }
 
-            async fn record_audits(&self, events: &[todo_events::Event], recorded_at: chrono::DateTime<chrono::Utc>) -> $crate::Result<u64> {
+            async fn record_audits(&self, events: &[&todo_events::Event], recorded_at: chrono::DateTime<chrono::Utc>) -> $crate::Result<u64> {
                 if events.is_empty() {
                     return Ok(0);
                 }
-                let _gate = self.write_gate().await;
-                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                let mut tx = self.begin_write().await?;
                 let mut inserted = 0;
                 for event in events {
                     inserted += insert_audit(&mut tx, event, recorded_at).await?;
@@ -770,8 +799,7 @@ macro_rules! impl_store {
             }
 
             async fn mark_published(&self, seqs: &[i64], now: chrono::DateTime<chrono::Utc>) -> $crate::Result<()> {
-                let _gate = self.write_gate().await;
-                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                let mut tx = self.begin_write().await?;
                 for seq in seqs {
                     sqlx::query("UPDATE outbox SET published_at = $1 WHERE seq = $2")
                         .bind(now)
@@ -798,8 +826,7 @@ macro_rules! impl_store {
                 readers: &[$crate::OutboxReader],
                 limit: u32,
             ) -> $crate::Result<u64> {
-                let _gate = self.write_gate().await;
-                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                let mut tx = self.begin_write().await?;
                 // Per read topic, the lowest cursor of its readers: every reader passed the rows up to it.
                 let mut floors: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
                 for reader in readers {
@@ -897,8 +924,7 @@ macro_rules! impl_store {
 
             async fn append_outbox(&self, records: &[$crate::NewOutboxRecord]) -> $crate::Result<Vec<i64>> {
                 let now = chrono::Utc::now();
-                let _gate = self.write_gate().await;
-                let mut tx = self.pool.begin_with(Self::BEGIN_WRITE).await.map_err(db_err)?;
+                let mut tx = self.begin_write().await?;
                 let mut seqs = Vec::with_capacity(records.len());
                 for r in records {
                     let event_id = todo_events::binding::decode(&r.headers, &r.payload).ok().map(|e| e.id());

@@ -493,7 +493,7 @@ pub trait Store: Send + Sync + 'static {
     ///
     /// # Errors
     /// Backend errors.
-    async fn record_audits(&self, events: &[Event], recorded_at: DateTime<Utc>) -> Result<u64>;
+    async fn record_audits(&self, events: &[&Event], recorded_at: DateTime<Utc>) -> Result<u64>;
 
     /// `owner`'s audit log, newest first.
     ///
