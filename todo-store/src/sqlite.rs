@@ -408,6 +408,69 @@ mod tests {
     use super::*;
     use crate::Store as _;
 
+    /// Every kind of write waits for its place in the writer queue: while the place is held, a create (the group
+    /// writer), a transaction (an audit batch), and single-statement writes (a cursor, an audit row) all wait, and
+    /// all of them complete once it is given up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_write_queues_for_the_writer() {
+        use todo_domain::{NewTask, Priority, Tags, Task, TaskId, Title, UserId};
+        let store = SqliteStore::connect(&SqliteConfig::memory())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        let owner = UserId::from_uuid(uuid::Uuid::new_v4());
+        let new = NewTask {
+            title: Title::parse("Queued").expect("title"),
+            description: None,
+            priority: Priority::Medium,
+            tags: Tags::empty(),
+            due: None,
+            recurrence: None,
+            reminder_leads: Vec::new(),
+        };
+        let task = Task::create(TaskId::new(), owner, new, chrono::Utc::now());
+        let event = todo_events::Event::new(
+            todo_events::SOURCE_BACKEND,
+            task.created_at,
+            task.created_payload(),
+        );
+
+        let held = store.write_gate().await;
+        let mut writes = tokio::task::JoinSet::new();
+        let s = store.clone();
+        let (t, e) = (task.clone(), event.clone());
+        writes.spawn(async move { s.create_task(&t, &[], &[e]).await.map(|()| "create") });
+        let (s, e) = (store.clone(), event.clone());
+        writes.spawn(async move {
+            s.record_audits(&[&e], chrono::Utc::now())
+                .await
+                .map(|_| "audits")
+        });
+        let s = store.clone();
+        writes.spawn(async move { s.set_cursor("queued", 7).await.map(|()| "cursor") });
+        let (s, e) = (store.clone(), event.clone());
+        writes.spawn(async move {
+            s.record_audit(&e, chrono::Utc::now())
+                .await
+                .map(|_| "audit")
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(writes.len(), 4);
+        assert!(
+            writes.try_join_next().is_none(),
+            "a write completed while the writer queue was held"
+        );
+        drop(held);
+        let mut done = Vec::new();
+        while let Some(joined) = writes.join_next().await {
+            done.push(joined.expect("join").expect("write"));
+        }
+        done.sort_unstable();
+        assert_eq!(done, ["audit", "audits", "create", "cursor"]);
+        assert_eq!(store.cursor("queued").await.expect("cursor"), 7);
+        assert_eq!(store.get_task(owner, task.id).await.expect("get"), task);
+    }
+
     /// A new database file opens and migrates every time: the pool's first connections used to race to switch it
     /// to WAL, and one of them could fail with "database is locked".
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
