@@ -52,6 +52,37 @@ fn reminder(task: &Task, at: DateTime<Utc>) -> Reminder {
     }
 }
 
+/// The `reminder.triggered` event of `r`, emitted at `at`.
+fn triggered_event(r: &Reminder, task_title: &str, at: DateTime<Utc>) -> Event {
+    Event::new(
+        SOURCE_BACKEND,
+        at,
+        todo_events::ReminderTriggered {
+            reminder_id: r.id.as_uuid(),
+            task_id: r.task_id.as_uuid(),
+            user_id: r.owner.as_uuid(),
+            task_title: task_title.into(),
+            due_date: None,
+            remind_at: Some(r.remind_at),
+        },
+    )
+}
+
+/// The task ids of `owner`'s events on `topic` in the outbox, sorted.
+async fn outbox_task_ids(store: &dyn Store, topic: &str, owner: UserId) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = store
+        .outbox_after(topic, 0, 1_000_000)
+        .await
+        .expect("outbox")
+        .iter()
+        .filter_map(|r| todo_events::binding::decode(&r.headers, &r.payload).ok())
+        .filter(|e| e.data().user_id() == owner.as_uuid())
+        .map(|e| e.data().task_id())
+        .collect();
+    ids.sort();
+    ids
+}
+
 fn user() -> UserId {
     UserId::from_uuid(Uuid::new_v4())
 }
@@ -256,16 +287,7 @@ pub async fn concurrent_creates_land_or_fail_alone(store: Arc<dyn Store>) {
             assert_eq!(&store.get_task(owner, task.id).await.expect("get"), task);
         }
     }
-    let mut events: Vec<Uuid> = store
-        .outbox_after("todo.task-events", 0, 1_000_000)
-        .await
-        .expect("outbox")
-        .iter()
-        .filter_map(|r| todo_events::binding::decode(&r.headers, &r.payload).ok())
-        .filter(|e| e.data().user_id() == owner.as_uuid())
-        .map(|e| e.data().task_id())
-        .collect();
-    events.sort();
+    let events = outbox_task_ids(store.as_ref(), "todo.task-events", owner).await;
     let mut expected = landed;
     expected.push(existing.id.as_uuid());
     expected.sort();
@@ -514,13 +536,7 @@ pub async fn audit_batches_insert_each_event_once(store: &dyn Store) {
         .collect();
     assert!(store.record_audit(&events[0], now()).await.expect("one"));
     assert_eq!(store.record_audits(&[], now()).await.expect("empty"), 0);
-    let batch = vec![
-        events[0].clone(),
-        events[1].clone(),
-        events[2].clone(),
-        events[1].clone(),
-        events[3].clone(),
-    ];
+    let batch = [&events[0], &events[1], &events[2], &events[1], &events[3]];
     assert_eq!(store.record_audits(&batch, now()).await.expect("batch"), 3);
     assert_eq!(store.record_audits(&batch, now()).await.expect("again"), 0);
     let page = store.list_audit(owner, 100, None).await.expect("page");
@@ -566,18 +582,7 @@ pub async fn claimers_never_share_a_reminder(store: Arc<dyn Store>) {
         .filter(|c| c.reminder.owner == owner)
     {
         assert_eq!(c.task_title, "Claimed");
-        let event = Event::new(
-            SOURCE_BACKEND,
-            now(),
-            todo_events::ReminderTriggered {
-                reminder_id: c.reminder.id.as_uuid(),
-                task_id: task.id.as_uuid(),
-                user_id: owner.as_uuid(),
-                task_title: c.task_title.clone(),
-                due_date: None,
-                remind_at: Some(c.reminder.remind_at),
-            },
-        );
+        let event = triggered_event(&c.reminder, &c.task_title, now());
         assert!(
             store
                 .fire_reminder(c.reminder.id, c.lease_token, &event, now())
@@ -612,28 +617,18 @@ pub async fn reminder_triggers_audit_what_ends_triggered(store: &dyn Store) {
         .collect();
     store.create_task(&task, &rs, &[]).await.expect("create");
     let at = now() + Span::hours(1);
-    let trigger = |id: ReminderId, task_active: bool| crate::ReminderTrigger {
-        id,
+    let trigger = |r: &Reminder, task_active: bool| crate::ReminderTrigger {
+        id: r.id,
         task_active,
-        event: Event::new(
-            SOURCE_BACKEND,
-            at,
-            todo_events::ReminderTriggered {
-                reminder_id: id.as_uuid(),
-                task_id: task.id.as_uuid(),
-                user_id: owner.as_uuid(),
-                task_title: "Triggers".into(),
-                due_date: None,
-                remind_at: Some(at),
-            },
-        ),
+        event: triggered_event(r, "Triggers", at),
     };
-    let first = trigger(rs[0].id, true);
+    let first = trigger(&rs[0], true);
     let batch = [
         first.clone(),
-        trigger(rs[1].id, false),
+        trigger(&rs[1], false),
         first.clone(),
-        trigger(ReminderId::new(), true),
+        // Never stored.
+        trigger(&reminder(&task, at), true),
     ];
     let out = store.trigger_reminders(&batch, at).await.expect("apply");
     let states: Vec<Option<ReminderStatus>> =
@@ -712,18 +707,7 @@ pub async fn batched_fires_fire_each_claim_once(store: &dyn Store) {
     let fire = |r: &Reminder, lease_token: Uuid| crate::ReminderFire {
         id: r.id,
         lease_token,
-        event: Event::new(
-            SOURCE_BACKEND,
-            at,
-            todo_events::ReminderTriggered {
-                reminder_id: r.id.as_uuid(),
-                task_id: task.id.as_uuid(),
-                user_id: owner.as_uuid(),
-                task_title: "Batched fires".into(),
-                due_date: None,
-                remind_at: Some(r.remind_at),
-            },
-        ),
+        event: triggered_event(r, "Batched fires", at),
     };
     let batch = [
         fire(&rs[0], token(&rs[0])),
@@ -749,16 +733,7 @@ pub async fn batched_fires_fire_each_claim_once(store: &dyn Store) {
             .expect("none")
             .is_empty()
     );
-    let mut fired: Vec<Uuid> = store
-        .outbox_after("todo.reminders", 0, 1_000_000)
-        .await
-        .expect("outbox")
-        .iter()
-        .filter_map(|r| todo_events::binding::decode(&r.headers, &r.payload).ok())
-        .filter(|e| e.data().user_id() == owner.as_uuid())
-        .map(|e| e.data().task_id())
-        .collect();
-    fired.sort();
+    let fired = outbox_task_ids(store, "todo.reminders", owner).await;
     assert_eq!(
         fired,
         vec![task.id.as_uuid(); 3],
@@ -924,24 +899,14 @@ pub async fn task_update_moves_pending_reminders(store: Arc<dyn Store>) {
             .expect("claimed")
     };
     let (claimed_token, fired_token) = (claim_of(claimed.id), claim_of(fired.id));
-    let task_id = task.id;
-    let trigger_event = |r: &Reminder| {
-        Event::new(
-            SOURCE_BACKEND,
-            now(),
-            todo_events::ReminderTriggered {
-                reminder_id: r.id.as_uuid(),
-                task_id: task_id.as_uuid(),
-                user_id: owner.as_uuid(),
-                task_title: "Dentist".into(),
-                due_date: None,
-                remind_at: Some(r.remind_at),
-            },
-        )
-    };
     assert!(
         store
-            .fire_reminder(fired.id, fired_token, &trigger_event(&fired), now())
+            .fire_reminder(
+                fired.id,
+                fired_token,
+                &triggered_event(&fired, "Dentist", now()),
+                now()
+            )
             .await
             .expect("fire")
     );
@@ -1057,7 +1022,12 @@ pub async fn task_update_moves_pending_reminders(store: Arc<dyn Store>) {
     // The claim at the old time is released: its holder cannot fire it, and it is not due before its new time.
     assert!(
         !store
-            .fire_reminder(claimed.id, claimed_token, &trigger_event(&claimed), now())
+            .fire_reminder(
+                claimed.id,
+                claimed_token,
+                &triggered_event(&claimed, "Dentist", now()),
+                now()
+            )
             .await
             .expect("stale fire")
     );
