@@ -380,11 +380,9 @@ mod tests {
             .count()
     }
 
-    /// A trigger for a reminder of an active task: TRIGGERED and audited once, also when delivered twice; a
-    /// trigger for a reminder the user cancelled meanwhile (the task still active): stays CANCELLED and is never
-    /// audited as triggered.
-    #[tokio::test]
-    async fn the_reminder_state_decides_what_is_audited() {
+    /// An active task with two reminders an hour ahead, the second one cancelled by its user.
+    async fn two_reminders_one_cancelled()
+    -> (TaskService, UserId, TaskId, Vec<todo_domain::Reminder>) {
         let service = service().await;
         let user = UserId::new();
         let task = service
@@ -418,43 +416,69 @@ mod tests {
             .cancel_reminder(user, reminders[1].id)
             .await
             .expect("cancel");
-        let consumer = ReminderConsumer::new(service.store().clone(), FaultInjection::default());
-        let delivery = Delivery {
-            topic: Topic::Reminders.name().into(),
+        (service, user, task.id, reminders)
+    }
+
+    /// The `reminder.triggered` event of `r`.
+    fn trigger(r: &todo_domain::Reminder) -> Event {
+        Event::new(
+            "test",
+            Utc::now(),
+            ReminderTriggered {
+                reminder_id: r.id.as_uuid(),
+                task_id: r.task_id.as_uuid(),
+                user_id: r.owner.as_uuid(),
+                task_title: "Call Ada".into(),
+                due_date: None,
+                remind_at: Some(r.remind_at),
+            },
+        )
+    }
+
+    fn delivery(topic: Topic) -> Delivery {
+        Delivery {
+            topic: topic.name().into(),
             partition: 0,
             offset: 0,
             key: None,
             headers: Default::default(),
             payload: None,
             timestamp: None,
-        };
-        let trigger = |r: &todo_domain::Reminder| {
-            Event::new(
-                "test",
-                Utc::now(),
-                ReminderTriggered {
-                    reminder_id: r.id.as_uuid(),
-                    task_id: task.id.as_uuid(),
-                    user_id: user.as_uuid(),
-                    task_title: "Call Ada".into(),
-                    due_date: None,
-                    remind_at: Some(r.remind_at),
-                },
-            )
-        };
+        }
+    }
+
+    async fn status_of(
+        service: &TaskService,
+        user: UserId,
+        task: TaskId,
+        id: todo_domain::ReminderId,
+    ) -> Option<ReminderStatus> {
+        let list = service
+            .store()
+            .list_reminders(user, task)
+            .await
+            .expect("list");
+        list.iter().find(|r| r.id == id).map(|r| r.status)
+    }
+
+    /// A trigger for a reminder of an active task: TRIGGERED and audited once, also when delivered twice; a
+    /// trigger for a reminder the user cancelled meanwhile (the task still active): stays CANCELLED and is never
+    /// audited as triggered.
+    #[tokio::test]
+    async fn the_reminder_state_decides_what_is_audited() {
+        let (service, user, task, reminders) = two_reminders_one_cancelled().await;
+        let consumer = ReminderConsumer::new(service.store().clone(), FaultInjection::default());
+        let delivery = delivery(Topic::Reminders);
 
         let cancelled = trigger(&reminders[1]);
         consumer
             .handle(cancelled, &delivery)
             .await
             .expect("handled");
-        let list = service
-            .store()
-            .list_reminders(user, task.id)
-            .await
-            .expect("list");
-        let status = |id| list.iter().find(|r| r.id == id).map(|r| r.status);
-        assert_eq!(status(reminders[1].id), Some(ReminderStatus::Cancelled));
+        assert_eq!(
+            status_of(&service, user, task, reminders[1].id).await,
+            Some(ReminderStatus::Cancelled)
+        );
         assert_eq!(triggered_rows(&service, user).await, 0);
 
         let live = trigger(&reminders[0]);
@@ -464,14 +488,62 @@ mod tests {
                 .await
                 .expect("handled");
         }
-        let list = service
-            .store()
-            .list_reminders(user, task.id)
-            .await
-            .expect("list");
-        let status = |id| list.iter().find(|r| r.id == id).map(|r| r.status);
-        assert_eq!(status(reminders[0].id), Some(ReminderStatus::Triggered));
-        assert_eq!(status(reminders[1].id), Some(ReminderStatus::Cancelled));
+        assert_eq!(
+            status_of(&service, user, task, reminders[0].id).await,
+            Some(ReminderStatus::Triggered)
+        );
+        assert_eq!(
+            status_of(&service, user, task, reminders[1].id).await,
+            Some(ReminderStatus::Cancelled)
+        );
+        assert_eq!(triggered_rows(&service, user).await, 1);
+    }
+
+    /// The same decisions for a batch (the live trigger twice in it, as a redelivery), applied in one write; a
+    /// batch holding an event that does not belong on the topic fails as a whole before anything is written, so the
+    /// runtime handles its events one by one.
+    #[tokio::test]
+    async fn a_batch_of_triggers_decides_like_single_ones() {
+        let (service, user, task, reminders) = two_reminders_one_cancelled().await;
+        let consumer = ReminderConsumer::new(service.store().clone(), FaultInjection::default());
+        let on_reminders = delivery(Topic::Reminders);
+        let (cancelled, live) = (trigger(&reminders[1]), trigger(&reminders[0]));
+        let stranger = Event::new(
+            "test",
+            Utc::now(),
+            todo_events::TaskDeleted {
+                task_id: task.as_uuid(),
+                user_id: user.as_uuid(),
+                title: "Call Ada".into(),
+                deleted_at: Utc::now(),
+            },
+        );
+
+        let poisoned = [(live.clone(), &on_reminders), (stranger, &on_reminders)];
+        assert!(matches!(
+            consumer.handle_batch(&poisoned).await,
+            Err(HandlerError::Permanent(_))
+        ));
+        assert_eq!(
+            status_of(&service, user, task, reminders[0].id).await,
+            Some(ReminderStatus::Pending),
+            "nothing of a failed batch is written"
+        );
+
+        let batch = [
+            (cancelled, &on_reminders),
+            (live.clone(), &on_reminders),
+            (live, &on_reminders),
+        ];
+        consumer.handle_batch(&batch).await.expect("handled");
+        assert_eq!(
+            status_of(&service, user, task, reminders[0].id).await,
+            Some(ReminderStatus::Triggered)
+        );
+        assert_eq!(
+            status_of(&service, user, task, reminders[1].id).await,
+            Some(ReminderStatus::Cancelled)
+        );
         assert_eq!(triggered_rows(&service, user).await, 1);
     }
 }
