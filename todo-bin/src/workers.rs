@@ -377,6 +377,55 @@ mod tests {
         Arc::new(store)
     }
 
+    /// Reminders due within the next two milliseconds, each followed at once by a scheduler pass: whatever the
+    /// pass fires has a `fired_at` at or after its `remind_at` (the store compares whole milliseconds).
+    #[tokio::test]
+    async fn the_scheduler_never_fires_early() {
+        use todo_domain::{
+            NewTask, Priority, Reminder, ReminderId, ReminderStatus, Tags, Task, TaskId, Title,
+            UserId,
+        };
+        let store = store().await;
+        let scheduler = Scheduler::new(store.clone(), Duration::from_secs(30));
+        let owner = UserId::new();
+        let now = Utc::now();
+        let new = NewTask {
+            title: Title::parse("Soon").expect("title"),
+            description: None,
+            priority: Priority::Medium,
+            tags: Tags::empty(),
+            due: None,
+            recurrence: None,
+            reminder_leads: Vec::new(),
+        };
+        let task = Task::create(TaskId::new(), owner, new, now);
+        store.create_task(&task, &[], &[]).await.expect("task");
+        for i in 0..200 {
+            let reminder = Reminder {
+                id: ReminderId::new(),
+                task_id: task.id,
+                owner,
+                lead: None,
+                remind_at: Utc::now() + chrono::Duration::microseconds(i % 2_000),
+                status: ReminderStatus::Pending,
+                fired_at: None,
+                created_at: now,
+            };
+            store.create_reminder(&reminder).await.expect("reminder");
+            scheduler.run_once().await.expect("pass");
+        }
+        let reminders = store.list_reminders(owner, task.id).await.expect("list");
+        for r in &reminders {
+            if let Some(fired) = r.fired_at {
+                assert!(fired >= r.remind_at, "fired {fired} before {}", r.remind_at);
+            }
+        }
+        assert!(
+            reminders.iter().any(|r| r.fired_at.is_some()),
+            "no reminder fired at all"
+        );
+    }
+
     async fn append(store: &dyn Store, n: usize) -> Vec<i64> {
         let records: Vec<NewOutboxRecord> = (0..n)
             .map(|i| NewOutboxRecord {

@@ -427,7 +427,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Reminder>;
 
     /// Claims up to `limit` pending, not yet fired reminders due at `now`, for `lease`. A claim whose lease
-    /// expired (its claimer crashed) is claimed again. Two claimers never hold the same reminder.
+    /// expired (its claimer crashed) is claimed again. Two claimers never hold the same reminder. Times are compared
+    /// in whole milliseconds, so a reminder due later in the same millisecond as `now` is claimed too; a caller that
+    /// must never act early asks for what was due a millisecond before.
     ///
     /// # Errors
     /// Backend errors.
