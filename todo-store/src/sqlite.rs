@@ -11,6 +11,8 @@ use tokio::sync::{Mutex, Notify, OwnedMutexGuard, OwnedSemaphorePermit, Semaphor
 
 use crate::Result;
 
+mod writer;
+
 /// Where the SQLite database lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SqliteConfig {
@@ -63,27 +65,11 @@ pub struct SqliteStore {
     outbox: Arc<Notify>,
     reminders: Arc<Notify>,
     relay: Arc<Semaphore>,
-    creates: mpsc::Sender<Create>,
+    creates: mpsc::Sender<writer::Create>,
 }
 
 /// Most creates committed by one transaction of the group writer.
 const MAX_GROUP: usize = 64;
-
-/// A create handed to the group writer, answered once the transaction holding it committed (or failed).
-struct Create {
-    task: todo_domain::Task,
-    reminders: Vec<todo_domain::Reminder>,
-    events: Vec<todo_events::Event>,
-    done: oneshot::Sender<Result<()>>,
-}
-
-impl std::fmt::Debug for Create {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Create")
-            .field("task", &self.task.id)
-            .finish_non_exhaustive()
-    }
-}
 
 /// The relay lease of a SQLite store: one permit per store (and its clones), held within the process.
 struct LocalLease(#[allow(dead_code)] OwnedSemaphorePermit);
@@ -139,14 +125,24 @@ impl SqliteStore {
         let reminders = Arc::new(Notify::new());
         let writer = Arc::new(Mutex::new(()));
         let (creates, queue) = mpsc::channel(4 * MAX_GROUP);
-        // Ends when the last clone of the store is dropped (the queue closes).
-        tokio::spawn(group_writer(
-            pool.clone(),
-            writer.clone(),
-            outbox.clone(),
-            reminders.clone(),
+        let target = writer::Target {
+            filename: match &config.location {
+                Location::File(path) => path.to_string_lossy().into_owned(),
+                Location::Memory(name) => format!("file:{name}"),
+            },
+            memory: matches!(config.location, Location::Memory(_)),
+            busy_timeout: config.busy_timeout,
+        };
+        // The thread ends when the last clone of the store is dropped (the queue closes).
+        writer::spawn(
+            &target,
+            writer::Shared {
+                writer: writer.clone(),
+                outbox: outbox.clone(),
+                reminders: reminders.clone(),
+            },
             queue,
-        ));
+        )?;
         Ok(SqliteStore {
             pool,
             writer,
@@ -158,11 +154,11 @@ impl SqliteStore {
     }
 
     /// Group commit: the create joins the queue of the group writer, which commits the creates queued together in
-    /// one transaction, one savepoint each, and answers each after that COMMIT. A create that fails rolls back to
-    /// its savepoint and fails alone. SQLite commits one transaction at a time, and the commit (WAL append, sync,
+    /// one transaction and answers each after that COMMIT. A create that fails fails alone: the group then runs
+    /// again with a savepoint per create. SQLite commits one transaction at a time, and the commit (WAL append,
     /// checkpoint) is most of a create's cost: concurrent creates share it. A lone create waits for nothing: the
-    /// writer commits whatever is queued when it is free. If the writer is gone (its runtime shut down), the create
-    /// runs in a transaction of its own.
+    /// writer commits whatever is queued when it is free. The writer is a thread with a connection of its own (see
+    /// [`writer`]); if it is gone, the create runs in a transaction of its own.
     async fn create(
         &self,
         task: &todo_domain::Task,
@@ -170,12 +166,7 @@ impl SqliteStore {
         events: &[todo_events::Event],
     ) -> Result<()> {
         let (done, answer) = oneshot::channel();
-        let create = Create {
-            task: task.clone(),
-            reminders: reminders.to_vec(),
-            events: events.to_vec(),
-            done,
-        };
+        let create = writer::Create::new(task, reminders, events, done);
         if self.creates.send(create).await.is_err() {
             return self.create_in_transaction(task, reminders, events).await;
         }
@@ -259,150 +250,6 @@ impl SqliteStore {
 
 crate::common::impl_store!(SqliteStore, Sqlite, "sqlite");
 
-/// Commits queued creates in groups until the queue closes.
-async fn group_writer(
-    pool: SqlitePool,
-    writer: Arc<Mutex<()>>,
-    outbox: Arc<Notify>,
-    reminders: Arc<Notify>,
-    mut queue: mpsc::Receiver<Create>,
-) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    while queue.recv_many(&mut group, MAX_GROUP).await > 0 {
-        // The group waits its turn among the other writers like any transaction; creates queued meanwhile join it.
-        let gate = writer.lock().await;
-        while group.len() < MAX_GROUP {
-            let Ok(create) = queue.try_recv() else { break };
-            group.push(create);
-        }
-        let results = commit_group(&pool, &group).await;
-        drop(gate);
-        let mut events = false;
-        let mut scheduled = false;
-        for (create, result) in group.drain(..).zip(results) {
-            if result.is_ok() {
-                events |= !create.events.is_empty();
-                scheduled |= !create.reminders.is_empty();
-            }
-            // The caller may have given up waiting; the outcome is committed either way.
-            let _ = create.done.send(result);
-        }
-        if events {
-            outbox.notify_waiters();
-        }
-        if scheduled {
-            reminders.notify_waiters();
-        }
-    }
-}
-
-/// Why a create of a group failed: on its own (rolled back to its savepoint) or with the whole group.
-enum GroupError {
-    Create(crate::Error),
-    Group(crate::Error),
-}
-
-/// One transaction for the group, one savepoint per create; one result per create, in order.
-async fn commit_group(pool: &SqlitePool, group: &[Create]) -> Vec<Result<()>> {
-    let mut tx = match pool.begin_with(SqliteStore::BEGIN_WRITE).await {
-        Ok(tx) => tx,
-        Err(e) => return fail_all(&db_err(e), group.len()),
-    };
-    let mut results = Vec::with_capacity(group.len());
-    for create in group {
-        if create.done.is_closed() {
-            // The caller gave up before its create began: as with a transaction of its own, nothing is written.
-            results.push(Err(crate::Error::Unavailable(
-                "the create was abandoned".into(),
-            )));
-            continue;
-        }
-        match create_in_savepoint(&mut tx, create).await {
-            Ok(()) => results.push(Ok(())),
-            Err(GroupError::Create(e)) => results.push(Err(e)),
-            // Dropping the transaction rolls it back.
-            Err(GroupError::Group(e)) => return fail_all(&e, group.len()),
-        }
-    }
-    match tx.commit().await {
-        Ok(()) => results,
-        Err(e) => fail_all(&db_err(e), group.len()),
-    }
-}
-
-/// A create as one query, to cost one exchange with the connection's thread: a savepoint, the task, its
-/// reminders, its events, the release. Execution stops at a failing statement, with the savepoint open. (The
-/// full-text index follows `tasks` by triggers, so nothing else is written.)
-fn create_sql(reminders: usize, events: usize) -> String {
-    let mut sql = String::from("SAVEPOINT create_task; ");
-    let mut next = 1;
-    sql.push_str(TASK_INSERT);
-    sql.push_str(&placeholders(next, TASK_PARAMS, ""));
-    next += TASK_PARAMS;
-    for _ in 0..reminders {
-        sql.push_str("; ");
-        sql.push_str(REMINDER_INSERT);
-        sql.push_str(&placeholders(next, REMINDER_PARAMS, REMINDER_TAIL));
-        next += REMINDER_PARAMS;
-    }
-    for _ in 0..events {
-        sql.push_str("; ");
-        sql.push_str(EVENT_INSERT);
-        sql.push_str(&placeholders(next, EVENT_PARAMS, ""));
-        next += EVENT_PARAMS;
-    }
-    sql.push_str("; RELEASE create_task");
-    sql
-}
-
-async fn create_in_savepoint(
-    conn: &mut sqlx::SqliteConnection,
-    create: &Create,
-) -> std::result::Result<(), GroupError> {
-    let sql = create_sql(create.reminders.len(), create.events.len());
-    let mut query = bind_task(sqlx::query(&sql), &create.task);
-    for r in &create.reminders {
-        query = bind_reminder(query, r);
-    }
-    for e in &create.events {
-        query = bind_event(query, e, create.task.updated_at);
-    }
-    let Err(e) = query.execute(&mut *conn).await else {
-        return Ok(());
-    };
-    let e = db_err(e);
-    // Fails when the error ended the whole transaction (I/O error, full disk): the group fails then.
-    sqlx::query("ROLLBACK TO create_task; RELEASE create_task")
-        .execute(&mut *conn)
-        .await
-        .map_err(|_| GroupError::Group(copy_error(&e)))?;
-    Err(GroupError::Create(e))
-}
-
-/// The same failure for every create of a group.
-fn fail_all(error: &crate::Error, n: usize) -> Vec<Result<()>> {
-    (0..n).map(|_| Err(copy_error(error))).collect()
-}
-
-/// An error of the same kind and message (sources are not cloneable).
-fn copy_error(error: &crate::Error) -> crate::Error {
-    use crate::Error as E;
-    fn text(e: &(dyn std::error::Error + 'static)) -> crate::BoxError {
-        e.to_string().into()
-    }
-    match error {
-        E::NotFound => E::NotFound,
-        E::Conflict => E::Conflict,
-        E::InvalidCursor => E::InvalidCursor,
-        E::Unavailable(source) => E::Unavailable(text(source.as_ref())),
-        E::Corrupt(what) => E::Corrupt(what.clone()),
-        E::Backend { backend, source } => E::Backend {
-            backend,
-            source: text(source.as_ref()),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,6 +316,116 @@ mod tests {
         assert_eq!(done, ["audit", "audits", "create", "cursor"]);
         assert_eq!(store.cursor("queued").await.expect("cursor"), 7);
         assert_eq!(store.get_task(owner, task.id).await.expect("get"), task);
+    }
+
+    /// Every column of every row the group writer writes (its own connection, its own encoding of the values) is
+    /// what the sqlx statements write for the same create: same type, same text, same bytes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_writes_rows_as_sqlx_does() {
+        use chrono::{NaiveDate, NaiveTime, TimeZone as _, Utc};
+        use todo_domain::{
+            Description, Due, LeadTime, NewTask, Priority, Recurrence, Reminder, ReminderId,
+            ReminderStatus, Series, Tags, Task, TaskId, TimeZone, Title, UserId,
+        };
+        let at = Utc
+            .with_ymd_and_hms(2030, 3, 4, 5, 6, 7)
+            .single()
+            .expect("instant")
+            + chrono::Duration::microseconds(123_456);
+        let new = NewTask {
+            title: Title::parse("Water the plants").expect("title"),
+            description: Some(Description::parse("The \"big\" ones, too").expect("description")),
+            priority: Priority::High,
+            tags: Tags::parse(["home", "garden"]).expect("tags"),
+            due: Some(Due {
+                date: NaiveDate::from_ymd_opt(2030, 3, 5).expect("date"),
+                time: Some(NaiveTime::from_hms_milli_opt(9, 30, 15, 250).expect("time")),
+                zone: TimeZone::parse("Europe/Berlin").expect("zone"),
+            }),
+            recurrence: Some(Recurrence::parse("weekly").expect("rule")),
+            reminder_leads: vec![LeadTime::parse("30min").expect("lead")],
+        };
+        let mut task = Task::create(
+            TaskId::new(),
+            UserId::from_uuid(uuid::Uuid::new_v4()),
+            new,
+            at,
+        );
+        task.series = Some(Series {
+            id: TaskId::new(),
+            index: 3,
+        });
+        let reminders = [
+            Reminder {
+                id: ReminderId::new(),
+                task_id: task.id,
+                owner: task.owner,
+                lead: Some(LeadTime::parse("30min").expect("lead")),
+                remind_at: at + chrono::Duration::hours(4),
+                status: ReminderStatus::Pending,
+                fired_at: None,
+                created_at: at,
+            },
+            Reminder {
+                id: ReminderId::new(),
+                task_id: task.id,
+                owner: task.owner,
+                lead: None,
+                remind_at: at,
+                status: ReminderStatus::Triggered,
+                fired_at: Some(at + chrono::Duration::milliseconds(1)),
+                created_at: at,
+            },
+        ];
+        let events = [todo_events::Event::new(
+            todo_events::SOURCE_BACKEND,
+            at,
+            task.created_payload(),
+        )];
+
+        let mut tables = Vec::new();
+        for by_writer in [true, false] {
+            let store = SqliteStore::connect(&SqliteConfig::memory())
+                .await
+                .expect("connect");
+            store.migrate().await.expect("migrate");
+            if by_writer {
+                store.create_task(&task, &reminders, &events).await
+            } else {
+                store
+                    .create_in_transaction(&task, &reminders, &events)
+                    .await
+            }
+            .expect("create");
+            let mut rows = Vec::new();
+            for table in ["tasks", "reminders", "outbox"] {
+                let columns: Vec<String> =
+                    sqlx::query_scalar("SELECT name FROM pragma_table_info($1) ORDER BY cid")
+                        .bind(table)
+                        .fetch_all(&store.pool)
+                        .await
+                        .expect("columns");
+                let quoted: Vec<String> = columns
+                    .iter()
+                    .map(|c| format!("typeof({c}) || ':' || quote({c})"))
+                    .collect();
+                let sql = format!(
+                    "SELECT {} FROM {table} ORDER BY rowid",
+                    quoted.join(" || ' | ' || ")
+                );
+                let values: Vec<String> = sqlx::query_scalar(&sql)
+                    .fetch_all(&store.pool)
+                    .await
+                    .expect("rows");
+                rows.push((table, columns.join(", "), values));
+            }
+            tables.push(rows);
+        }
+        let (writer, sqlx) = (&tables[0], &tables[1]);
+        for ((table, columns, written), (_, _, expected)) in writer.iter().zip(sqlx) {
+            assert!(!expected.is_empty(), "{table}: no rows");
+            assert_eq!(written, expected, "{table} ({columns})");
+        }
     }
 
     /// A new database file opens and migrates every time: the pool's first connections used to race to switch it
