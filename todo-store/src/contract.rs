@@ -545,6 +545,26 @@ pub async fn audit_batches_insert_each_event_once(store: &dyn Store) {
     seen.sort();
     expected.sort();
     assert_eq!(seen, expected);
+
+    // A large batch (written several rows per statement) keeps its order, with duplicates across statements.
+    let other = user();
+    let many: Vec<Event> = (0..100)
+        .map(|i| created(&new_task(other, &format!("large batch {i}"))))
+        .collect();
+    let mut batch: Vec<&Event> = many.iter().collect();
+    batch.insert(70, &many[3]);
+    batch.push(&many[99]);
+    assert_eq!(
+        store.record_audits(&batch, now()).await.expect("large"),
+        100
+    );
+    let page = store.list_audit(other, 200, None).await.expect("page");
+    let newest_first: Vec<Uuid> = page.items.iter().map(|e| e.event_id).collect();
+    let oldest_first: Vec<Uuid> = many.iter().map(Event::id).collect();
+    assert_eq!(
+        newest_first.into_iter().rev().collect::<Vec<_>>(),
+        oldest_first
+    );
 }
 
 /// Two concurrent claimers never claim the same reminder; a fired reminder is never claimed again.
