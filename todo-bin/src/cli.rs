@@ -15,7 +15,7 @@ use crate::app::{self, Broker, WorkerSettings};
 use crate::auth::Authenticator;
 use crate::config::{
     AuthArgs, BrokerConfig, Cli, Command, DlqArgs, DlqCommand, RetryConfig, ServeArgs, StoreArgs,
-    StoreConfig, TopicsCommand, Worker, WorkerArgs,
+    StoreConfig, TokenArgs, TopicsCommand, Worker, WorkerArgs,
 };
 use crate::consumers::FaultInjection;
 use crate::http::{self, AppState, HttpLimits, StreamHub};
@@ -101,12 +101,7 @@ pub async fn run(
         }
         Command::Dlq(cmd) => dlq(cmd).await,
         Command::Token(args) => {
-            let token = crate::auth::mint_token(
-                &args.jwt_secret,
-                UserId::from_uuid(args.user),
-                chrono::Duration::hours(args.ttl_hours),
-            )?;
-            println!("{token}");
+            println!("{}", mint(&args)?);
             Ok(())
         }
         Command::Mcp(args) => {
@@ -169,6 +164,22 @@ fn authenticator(
         chrono::Duration::days(7),
     )?;
     Ok((auth, Some(token)))
+}
+
+/// `todo token`: an HS256 token for `--user`, with the issuer and audience a server may require.
+fn mint(args: &TokenArgs) -> anyhow::Result<String> {
+    if args.ttl_hours <= 0 {
+        bail!("--ttl-hours must be at least 1");
+    }
+    let auth = Authenticator::shared_secret(
+        &args.jwt_secret,
+        args.jwt_issuer.as_deref(),
+        args.jwt_audience.as_deref(),
+    );
+    Ok(auth.mint(
+        UserId::from_uuid(args.user),
+        chrono::Duration::hours(args.ttl_hours),
+    )?)
 }
 
 fn worker_selection(chosen: &[Worker]) -> Vec<Worker> {
@@ -420,4 +431,63 @@ async fn dlq(cmd: DlqCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    fn token_args(flags: &[&str]) -> TokenArgs {
+        let mut argv = vec!["todo", "token"];
+        argv.extend_from_slice(flags);
+        match Cli::try_parse_from(argv).expect("flags").command {
+            Some(Command::Token(args)) => args,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    /// `todo token --jwt-issuer --jwt-audience` mints what a server requiring them accepts; without them, such a
+    /// server refuses the token.
+    #[tokio::test]
+    async fn tokens_carry_the_issuer_and_audience_asked_for() {
+        let user = uuid::Uuid::new_v4();
+        let id = user.to_string();
+        let strict = Authenticator::shared_secret(
+            &SecretString::from("s3cret"),
+            Some("https://id.example"),
+            Some("todo-api"),
+        );
+        let token = mint(&token_args(&[
+            "--user",
+            &id,
+            "--jwt-secret",
+            "s3cret",
+            "--jwt-issuer",
+            "https://id.example",
+            "--jwt-audience",
+            "todo-api",
+        ]))
+        .expect("mint");
+        assert_eq!(
+            strict.authenticate(&token).await,
+            Ok(UserId::from_uuid(user))
+        );
+        let plain = mint(&token_args(&["--user", &id, "--jwt-secret", "s3cret"])).expect("mint");
+        assert!(strict.authenticate(&plain).await.is_err());
+        let zero = mint(&token_args(&[
+            "--user",
+            &id,
+            "--jwt-secret",
+            "s3cret",
+            "--ttl-hours",
+            "0",
+        ]));
+        assert!(
+            zero.expect_err("refused")
+                .to_string()
+                .contains("--ttl-hours")
+        );
+    }
 }

@@ -327,6 +327,12 @@ pub struct TokenArgs {
     /// Lifetime in hours.
     #[arg(long, default_value_t = 24 * 30)]
     pub ttl_hours: i64,
+    /// The `iss` claim, for a server started with `--jwt-issuer`.
+    #[arg(long, env = "TODO_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// The `aud` claim, for a server started with `--jwt-audience`.
+    #[arg(long, env = "TODO_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
 }
 
 /// `todo mcp`.
