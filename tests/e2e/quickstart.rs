@@ -90,15 +90,8 @@ async fn readme_quick_start_creates_completes_and_audits() {
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let active: Value = http
-            .get(format!("{base}/api/v1/tasks?status=active"))
-            .header("Authorization", &auth)
-            .send()
-            .await
-            .expect("list")
-            .json()
-            .await
-            .expect("json");
+        // The audit first: once it holds the next instance's task.created, that instance is committed, so the
+        // list read after it must show it (read the other way round, the list could predate it).
         let audit: Value = http
             .get(format!("{base}/api/v1/audit"))
             .header("Authorization", &auth)
@@ -108,13 +101,22 @@ async fn readme_quick_start_creates_completes_and_audits() {
             .json()
             .await
             .expect("json");
+        let active: Value = http
+            .get(format!("{base}/api/v1/tasks?status=active"))
+            .header("Authorization", &auth)
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
         let types: Vec<&str> = audit["items"]
             .as_array()
             .map(|a| a.iter().filter_map(|e| e["event_type"].as_str()).collect())
             .unwrap_or_default();
         if types == ["task.created", "task.completed", "task.created"] {
-            assert_eq!(active["items"][0]["due_date"], "2030-02-17");
-            assert_eq!(active["items"][0]["series_index"], 1);
+            assert_eq!(active["items"][0]["due_date"], "2030-02-17", "{active}");
+            assert_eq!(active["items"][0]["series_index"], 1, "{active}");
             break;
         }
         assert!(
