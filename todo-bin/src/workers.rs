@@ -382,22 +382,13 @@ mod tests {
     #[tokio::test]
     async fn the_scheduler_never_fires_early() {
         use todo_domain::{
-            NewTask, Priority, Reminder, ReminderId, ReminderStatus, Tags, Task, TaskId, Title,
-            UserId,
+            NewTask, Reminder, ReminderId, ReminderStatus, Task, TaskId, Title, UserId,
         };
         let store = store().await;
         let scheduler = Scheduler::new(store.clone(), Duration::from_secs(30));
         let owner = UserId::new();
         let now = Utc::now();
-        let new = NewTask {
-            title: Title::parse("Soon").expect("title"),
-            description: None,
-            priority: Priority::Medium,
-            tags: Tags::empty(),
-            due: None,
-            recurrence: None,
-            reminder_leads: Vec::new(),
-        };
+        let new = NewTask::titled(Title::parse("Soon").expect("title"));
         let task = Task::create(TaskId::new(), owner, new, now);
         store.create_task(&task, &[], &[]).await.expect("task");
         for i in 0..200 {

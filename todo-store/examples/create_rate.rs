@@ -13,20 +13,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use todo_domain::{NewTask, Priority, Tags, Task, TaskId, Title, UserId};
+use todo_domain::{NewTask, Task, TaskId, Title, UserId};
 use todo_events::{Event, SOURCE_BACKEND};
 use todo_store::Store;
 
 fn task(owner: UserId, i: usize) -> (Task, Event) {
-    let new = NewTask {
-        title: Title::parse(&format!("task {i}")).expect("a short title is valid"),
-        description: None,
-        priority: Priority::Medium,
-        tags: Tags::empty(),
-        due: None,
-        recurrence: None,
-        reminder_leads: Vec::new(),
-    };
+    let new = NewTask::titled(Title::parse(&format!("task {i}")).expect("a short title is valid"));
     let t = Task::create(TaskId::new(), owner, new, Utc::now());
     let e = Event::new(SOURCE_BACKEND, t.created_at, t.created_payload());
     (t, e)

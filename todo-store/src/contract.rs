@@ -23,15 +23,7 @@ fn now() -> DateTime<Utc> {
 }
 
 fn new_task(owner: UserId, title: &str) -> Task {
-    let new = NewTask {
-        title: Title::parse(title).expect("title"),
-        description: None,
-        priority: Priority::Medium,
-        tags: Tags::empty(),
-        due: None,
-        recurrence: None,
-        reminder_leads: Vec::new(),
-    };
+    let new = NewTask::titled(Title::parse(title).expect("title"));
     Task::create(TaskId::new(), owner, new, now())
 }
 

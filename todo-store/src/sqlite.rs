@@ -260,21 +260,13 @@ mod tests {
     /// all of them complete once it is given up.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_write_queues_for_the_writer() {
-        use todo_domain::{NewTask, Priority, Tags, Task, TaskId, Title, UserId};
+        use todo_domain::{NewTask, Task, TaskId, Title, UserId};
         let store = SqliteStore::connect(&SqliteConfig::memory())
             .await
             .expect("connect");
         store.migrate().await.expect("migrate");
         let owner = UserId::from_uuid(uuid::Uuid::new_v4());
-        let new = NewTask {
-            title: Title::parse("Queued").expect("title"),
-            description: None,
-            priority: Priority::Medium,
-            tags: Tags::empty(),
-            due: None,
-            recurrence: None,
-            reminder_leads: Vec::new(),
-        };
+        let new = NewTask::titled(Title::parse("Queued").expect("title"));
         let task = Task::create(TaskId::new(), owner, new, chrono::Utc::now());
         let event = todo_events::Event::new(
             todo_events::SOURCE_BACKEND,
