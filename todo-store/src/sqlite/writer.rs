@@ -10,7 +10,7 @@
 //! dates and times as ISO text), so every other statement of the store reads them unchanged; a test compares the
 //! rows of both paths column by column.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::Value;
@@ -58,13 +58,29 @@ impl Create {
     }
 }
 
-const TASK_INSERT: &str = "INSERT INTO tasks (id, owner, title, title_key, description, priority, tags, due_date, \
-    due_time, time_zone, due_ms, recurrence, series_id, series_index, reminder_leads, status, completed_at, \
-    created_at, created_ms, updated_at, version) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
-const REMINDER_INSERT: &str = "INSERT INTO reminders (id, task_id, owner, lead_seconds, remind_at, remind_ms, \
-    status, fired_at, created_at, emitted) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 0)";
-const EVENT_INSERT: &str = "INSERT INTO outbox (event_id, topic, key, headers, payload, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+/// The inserts of a create: the columns and placeholders the sqlx statements of the store use (`$1`, `$2`, ...
+/// bind by position in SQLite as in PostgreSQL).
+static TASK_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{}{}",
+        super::TASK_INSERT,
+        super::placeholders(1, super::TASK_PARAMS, "")
+    )
+});
+static REMINDER_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{}{}",
+        super::REMINDER_INSERT,
+        super::placeholders(1, super::REMINDER_PARAMS, super::REMINDER_TAIL)
+    )
+});
+static EVENT_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{}{}",
+        super::EVENT_INSERT,
+        super::placeholders(1, super::EVENT_PARAMS, "")
+    )
+});
 
 fn id(u: uuid::Uuid) -> Value {
     Value::Blob(u.as_bytes().to_vec())
@@ -306,12 +322,12 @@ fn insert_rows(conn: &Connection, create: &Create) -> Result<()> {
             .map(drop)
             .map_err(sqlite_err)
     };
-    insert(TASK_INSERT, &create.task)?;
+    insert(&TASK_SQL, &create.task)?;
     for r in &create.reminders {
-        insert(REMINDER_INSERT, r)?;
+        insert(&REMINDER_SQL, r)?;
     }
     for e in &create.events {
-        insert(EVENT_INSERT, e)?;
+        insert(&EVENT_SQL, e)?;
     }
     Ok(())
 }
