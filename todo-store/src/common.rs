@@ -229,6 +229,9 @@ macro_rules! impl_store {
         const AUDIT_INSERT: &str =
             "INSERT INTO audit_log (event_id, owner, event_type, task_id, payload, occurred_at, recorded_at) VALUES ";
         const AUDIT_PARAMS: usize = 7;
+        /// Rows per statement of a multi-row insert: rows are written in the largest of these that fit, so that a
+        /// few prepared statements serve every number of rows.
+        const INSERT_CHUNKS: [usize; 4] = [64, 16, 4, 1];
 
         /// The audit rows of events whose ids have none, in order; how many rows it inserted. Several rows per
         /// statement (one exchange with the database instead of one per event), in statements of 64, 16, 4 or 1 rows
@@ -241,7 +244,7 @@ macro_rules! impl_store {
             let mut inserted = 0;
             let mut rest = events;
             while !rest.is_empty() {
-                let n = [64, 16, 4, 1].into_iter().find(|&n| n <= rest.len()).unwrap_or(1);
+                let n = INSERT_CHUNKS.into_iter().find(|&n| n <= rest.len()).unwrap_or(1);
                 let (chunk, tail) = rest.split_at(n);
                 rest = tail;
                 let rows: Vec<String> =
@@ -368,6 +371,18 @@ macro_rules! impl_store {
                 tx.commit().await.map_err(db_err)?;
                 self.after_commit(!events.is_empty(), !reminders.is_empty());
                 Ok(())
+            }
+
+            /// Records the audit rows of events in a transaction of its own.
+            async fn audit_in_transaction(
+                &self,
+                events: &[&todo_events::Event],
+                recorded_at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<u64> {
+                let mut tx = self.begin_write().await?;
+                let inserted = insert_audits(&mut tx, events, recorded_at).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(inserted)
             }
 
             async fn outbox_waiter(&self) {
@@ -766,10 +781,7 @@ macro_rules! impl_store {
                 if events.is_empty() {
                     return Ok(0);
                 }
-                let mut tx = self.begin_write().await?;
-                let inserted = insert_audits(&mut tx, events, recorded_at).await?;
-                tx.commit().await.map_err(db_err)?;
-                Ok(inserted)
+                self.audit(events, recorded_at).await
             }
 
             async fn list_audit(&self, owner: todo_domain::UserId, limit: u32, cursor: Option<&str>) -> $crate::Result<$crate::AuditPage> {

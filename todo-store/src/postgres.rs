@@ -255,6 +255,15 @@ impl PgStore {
         self.create_in_transaction(task, reminders, events).await
     }
 
+    /// Each audit batch is a transaction of its own, as each create.
+    async fn audit(
+        &self,
+        events: &[&todo_events::Event],
+        recorded_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        self.audit_in_transaction(events, recorded_at).await
+    }
+
     /// Nothing inside the transaction: other processes are woken after commit ([`RemoteWake`]).
     async fn notify_outbox(&self, _conn: &mut sqlx::PgConnection) -> Result<()> {
         Ok(())

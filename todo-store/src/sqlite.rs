@@ -11,6 +11,7 @@ use tokio::sync::{Mutex, Notify, OwnedMutexGuard, OwnedSemaphorePermit, Semaphor
 
 use crate::Result;
 
+mod checkpointer;
 mod writer;
 
 /// Where the SQLite database lives.
@@ -21,6 +22,8 @@ pub struct SqliteConfig {
     pub max_connections: u32,
     /// How long a writer waits for the lock before the operation fails.
     pub busy_timeout: Duration,
+    /// Log size, in pages, from which the checkpointer starts the write-ahead log over.
+    wal_restart_pages: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +39,7 @@ impl SqliteConfig {
             location: Location::File(path.as_ref().to_path_buf()),
             max_connections: 8,
             busy_timeout: Duration::from_secs(5),
+            wal_restart_pages: checkpointer::RESTART_FRAMES,
         }
     }
 
@@ -45,6 +49,7 @@ impl SqliteConfig {
             location: Location::Memory(format!("todo-{}", uuid::Uuid::new_v4())),
             max_connections: 4,
             busy_timeout: Duration::from_secs(5),
+            wal_restart_pages: checkpointer::RESTART_FRAMES,
         }
     }
 }
@@ -65,10 +70,10 @@ pub struct SqliteStore {
     outbox: Arc<Notify>,
     reminders: Arc<Notify>,
     relay: Arc<Semaphore>,
-    creates: mpsc::Sender<writer::Create>,
+    jobs: mpsc::Sender<writer::Job>,
 }
 
-/// Most creates committed by one transaction of the group writer.
+/// Most jobs (creates, audit batches) committed by one transaction of the group writer.
 const MAX_GROUP: usize = 64;
 
 /// The relay lease of a SQLite store: one permit per store (and its clones), held within the process.
@@ -92,7 +97,9 @@ impl SqliteStore {
                 .filename(path)
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal),
+                .synchronous(SqliteSynchronous::Normal)
+                // The checkpointer thread checkpoints for every connection of the store.
+                .pragma("wal_autocheckpoint", "0"),
             Location::Memory(name) => SqliteConnectOptions::from_str(&format!(
                 "sqlite:file:{name}?mode=memory&cache=shared"
             ))
@@ -124,7 +131,7 @@ impl SqliteStore {
         let outbox = Arc::new(Notify::new());
         let reminders = Arc::new(Notify::new());
         let writer = Arc::new(Mutex::new(()));
-        let (creates, queue) = mpsc::channel(4 * MAX_GROUP);
+        let (jobs, queue) = mpsc::channel(4 * MAX_GROUP);
         let target = writer::Target {
             filename: match &config.location {
                 Location::File(path) => path.to_string_lossy().into_owned(),
@@ -133,6 +140,15 @@ impl SqliteStore {
             memory: matches!(config.location, Location::Memory(_)),
             busy_timeout: config.busy_timeout,
         };
+        let checkpoints = if target.memory {
+            None
+        } else {
+            Some(checkpointer::spawn(
+                &target.filename,
+                writer.clone(),
+                config.wal_restart_pages,
+            )?)
+        };
         // The thread ends when the last clone of the store is dropped (the queue closes).
         writer::spawn(
             &target,
@@ -140,6 +156,7 @@ impl SqliteStore {
                 writer: writer.clone(),
                 outbox: outbox.clone(),
                 reminders: reminders.clone(),
+                checkpoints,
             },
             queue,
         )?;
@@ -149,7 +166,7 @@ impl SqliteStore {
             outbox,
             reminders,
             relay: Arc::new(Semaphore::new(1)),
-            creates,
+            jobs,
         })
     }
 
@@ -166,15 +183,28 @@ impl SqliteStore {
         events: &[todo_events::Event],
     ) -> Result<()> {
         let (done, answer) = oneshot::channel();
-        let create = writer::Create::new(task, reminders, events, done);
-        if self.creates.send(create).await.is_err() {
+        let job = writer::Job::Create(writer::Create::new(task, reminders, events, done));
+        if self.jobs.send(job).await.is_err() {
             return self.create_in_transaction(task, reminders, events).await;
         }
-        answer.await.unwrap_or_else(|_| {
-            Err(crate::Error::Unavailable(
-                "the SQLite group writer stopped before answering".into(),
-            ))
-        })
+        answer.await.unwrap_or_else(|_| Err(writer_stopped()))
+    }
+
+    /// An audit batch joins the group writer's queue as a create does, and shares the commit of the creates queued
+    /// with it: the audit consumer writes a batch for every batch of events the API commits, so each batch in a
+    /// transaction of its own would double the commits. The batch is still all or nothing: if it fails, the group
+    /// runs again with a savepoint per job and the batch fails alone.
+    async fn audit(
+        &self,
+        events: &[&todo_events::Event],
+        recorded_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64> {
+        let (done, answer) = oneshot::channel();
+        let job = writer::Job::Audit(writer::Audit::new(events, recorded_at, done));
+        if self.jobs.send(job).await.is_err() {
+            return self.audit_in_transaction(events, recorded_at).await;
+        }
+        answer.await.unwrap_or_else(|_| Err(writer_stopped()))
     }
 
     async fn run_migrations(&self) -> Result<()> {
@@ -248,6 +278,10 @@ impl SqliteStore {
     const CLAIM_LOCK: &str = "";
 }
 
+fn writer_stopped() -> crate::Error {
+    crate::Error::Unavailable("the SQLite group writer stopped before answering".into())
+}
+
 crate::common::impl_store!(SqliteStore, Sqlite, "sqlite");
 
 #[cfg(test)]
@@ -310,8 +344,151 @@ mod tests {
         assert_eq!(store.get_task(owner, task.id).await.expect("get"), task);
     }
 
+    /// Under a steady stream of creates beside a reader, the checkpointer copies the log into the database file and
+    /// starts it over again and again, and every task is there.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_checkpointer_copies_the_log_and_starts_it_over() {
+        use todo_domain::{NewTask, Task, TaskId, Title, UserId};
+        const WRITERS: usize = 8;
+        const CREATES: usize = 300;
+        let dir = std::env::temp_dir().join(format!("todo-store-wal-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("todo.db");
+        let mut config = SqliteConfig::file(&path);
+        config.wal_restart_pages = 256;
+        let store = SqliteStore::connect(&config).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let owners: Vec<UserId> = (0..WRITERS)
+            .map(|_| UserId::from_uuid(uuid::Uuid::new_v4()))
+            .collect();
+        let mut writers = tokio::task::JoinSet::new();
+        for owner in owners.clone() {
+            let s = store.clone();
+            writers.spawn(async move {
+                for i in 0..CREATES {
+                    let new = NewTask::titled(Title::parse(&format!("Task {i}")).expect("title"));
+                    let task = Task::create(TaskId::new(), owner, new, chrono::Utc::now());
+                    let event = todo_events::Event::new(
+                        todo_events::SOURCE_BACKEND,
+                        task.created_at,
+                        task.created_payload(),
+                    );
+                    s.create_task(&task, &[], &[event]).await.expect("create");
+                }
+            });
+        }
+        let reader = {
+            let (s, owner) = (store.clone(), owners[0]);
+            tokio::spawn(async move {
+                loop {
+                    s.list_tasks(owner, &crate::TaskQuery::default())
+                        .await
+                        .expect("list");
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+        };
+        while let Some(done) = writers.join_next().await {
+            done.expect("writer");
+        }
+        reader.abort();
+        // The checkpointer's next round after the last commit copies what is left.
+        tokio::time::sleep(checkpointer::INTERVAL * 10).await;
+
+        let db = std::fs::metadata(&path).expect("database file").len();
+        // The log's header counts the times it was started over (its checkpoint sequence number).
+        let header = std::fs::read(dir.join("todo.db-wal")).expect("log");
+        let restarts = u32::from_be_bytes(header[12..16].try_into().expect("log header"));
+        assert!(
+            restarts >= 2,
+            "the log was started over {restarts} times in {} creates",
+            WRITERS * CREATES
+        );
+        assert!(
+            db > 1 << 20,
+            "database file {db} bytes: the log was not copied into it"
+        );
+        for owner in owners {
+            let query = crate::TaskQuery {
+                limit: 500,
+                ..crate::TaskQuery::default()
+            };
+            let page = store.list_tasks(owner, &query).await.expect("list");
+            assert_eq!(page.items.len(), CREATES);
+        }
+        store.pool.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Creates and an audit batch queued together share one group of the writer: a create that fails (its id
+    /// exists) fails alone, the audit batch inserts exactly its new rows, and the other create commits.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_audit_batch_shares_a_group_with_a_failing_create() {
+        use todo_domain::{NewTask, Task, TaskId, Title, UserId};
+        let store = SqliteStore::connect(&SqliteConfig::memory())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        let owner = UserId::from_uuid(uuid::Uuid::new_v4());
+        let task = |title: &str| {
+            let new = NewTask::titled(Title::parse(title).expect("title"));
+            Task::create(TaskId::new(), owner, new, chrono::Utc::now())
+        };
+        let created = |t: &Task| {
+            todo_events::Event::new(
+                todo_events::SOURCE_BACKEND,
+                t.created_at,
+                t.created_payload(),
+            )
+        };
+        let (existing, fresh) = (task("Existing"), task("Fresh"));
+        let events: Vec<_> = (0..70).map(|_| created(&existing)).collect();
+        store
+            .create_task(&existing, &[], &events[..1])
+            .await
+            .expect("first create");
+        store
+            .record_audits(&[&events[0]], chrono::Utc::now())
+            .await
+            .expect("first audit");
+
+        let held = store.write_gate().await;
+        let mut writes = tokio::task::JoinSet::new();
+        let (s, t, e) = (store.clone(), existing.clone(), created(&existing));
+        writes.spawn(async move { ("duplicate", s.create_task(&t, &[], &[e]).await.map(|()| 0)) });
+        let (s, batch) = (store.clone(), events.clone());
+        writes.spawn(async move {
+            let refs: Vec<&todo_events::Event> = batch.iter().collect();
+            ("audits", s.record_audits(&refs, chrono::Utc::now()).await)
+        });
+        let (s, t, e) = (store.clone(), fresh.clone(), created(&fresh));
+        writes.spawn(async move { ("fresh", s.create_task(&t, &[], &[e]).await.map(|()| 0)) });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(held);
+        let mut outcomes = std::collections::BTreeMap::new();
+        while let Some(joined) = writes.join_next().await {
+            let (name, result) = joined.expect("join");
+            outcomes.insert(name, result);
+        }
+        assert!(
+            matches!(outcomes["duplicate"], Err(crate::Error::Conflict)),
+            "{:?}",
+            outcomes["duplicate"]
+        );
+        assert_eq!(outcomes["audits"].as_ref().expect("audits"), &69);
+        assert!(outcomes["fresh"].is_ok(), "{:?}", outcomes["fresh"]);
+        assert_eq!(store.get_task(owner, fresh.id).await.expect("fresh"), fresh);
+        let page = store.list_audit(owner, 500, None).await.expect("audit");
+        let mut ids: Vec<uuid::Uuid> = page.items.iter().map(|a| a.event_id).collect();
+        ids.sort_unstable();
+        let mut expected: Vec<uuid::Uuid> = events.iter().map(todo_events::Event::id).collect();
+        expected.sort_unstable();
+        assert_eq!(ids, expected, "every event audited once");
+    }
+
     /// Every column of every row the group writer writes (its own connection, its own encoding of the values) is
-    /// what the sqlx statements write for the same create: same type, same text, same bytes.
+    /// what the sqlx statements write for the same create and the same audit batch: same type, same text, same
+    /// bytes.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_writer_writes_rows_as_sqlx_does() {
         use chrono::{NaiveDate, NaiveTime, TimeZone as _, Utc};
@@ -381,6 +558,8 @@ mod tests {
                 .await
                 .expect("connect");
             store.migrate().await.expect("migrate");
+            let audited: Vec<&todo_events::Event> = events.iter().collect();
+            let recorded_at = at + chrono::Duration::milliseconds(2);
             if by_writer {
                 store.create_task(&task, &reminders, &events).await
             } else {
@@ -389,8 +568,15 @@ mod tests {
                     .await
             }
             .expect("create");
+            let inserted = if by_writer {
+                store.record_audits(&audited, recorded_at).await
+            } else {
+                store.audit_in_transaction(&audited, recorded_at).await
+            }
+            .expect("audit");
+            assert_eq!(inserted, 1);
             let mut rows = Vec::new();
-            for table in ["tasks", "reminders", "outbox"] {
+            for table in ["tasks", "reminders", "outbox", "audit_log"] {
                 let columns: Vec<String> =
                     sqlx::query_scalar("SELECT name FROM pragma_table_info($1) ORDER BY cid")
                         .bind(table)

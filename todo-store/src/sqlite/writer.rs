@@ -1,10 +1,12 @@
-//! The group writer of creates: a thread of its own with a connection of its own.
+//! The group writer of creates and audit batches: a thread of its own with a connection of its own.
 //!
 //! sqlx runs every SQLite connection on a worker thread and crosses threads for each statement and again for its
 //! result, and its pool hands a writer whichever connection is free, whose page cache the other connections'
-//! commits have made stale. On this path (every create of the API) those hand-offs and page re-reads cost more than
-//! SQLite's own work. The writer therefore owns one connection on one thread: a group of creates crosses threads once
-//! on the way in and once per answer, statements are prepared once, and the pages the inserts touch stay cached.
+//! commits have made stale. On the two hottest write paths (every create of the API, and the audit consumer's
+//! batch of every event) those hand-offs and page re-reads cost more than SQLite's own work, and the writer queue is
+//! held meanwhile. The writer therefore owns one connection on one thread: a group of jobs crosses threads once on
+//! the way in and once per answer, statements are prepared once, the pages the inserts touch stay cached, and the
+//! creates and audit batches queued together share one commit.
 //!
 //! Values are written exactly as the sqlx adapter writes them (ids as 16-byte blobs, instants as RFC 3339 text,
 //! dates and times as ISO text), so every other statement of the store reads them unchanged; a test compares the
@@ -20,6 +22,79 @@ use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 use super::MAX_GROUP;
 use crate::Result;
 use crate::rows;
+
+/// A write for the writer thread.
+#[derive(Debug)]
+pub(super) enum Job {
+    Create(Create),
+    Audit(Audit),
+}
+
+impl Job {
+    /// The caller stopped waiting for the answer (before the job began, nothing is written).
+    fn abandoned(&self) -> bool {
+        match self {
+            Job::Create(c) => c.done.is_closed(),
+            Job::Audit(a) => a.done.is_closed(),
+        }
+    }
+
+    /// Inserts the job's rows; how many audit rows were new (0 for a create).
+    fn insert(&self, conn: &Connection) -> Result<u64> {
+        match self {
+            Job::Create(c) => {
+                TASKS.run(conn, &[&c.task])?;
+                REMINDERS.run(conn, &c.reminders.iter().collect::<Vec<_>>())?;
+                EVENTS.run(conn, &c.events.iter().collect::<Vec<_>>())?;
+                Ok(0)
+            }
+            Job::Audit(a) => AUDITS.run(conn, &a.rows.iter().collect::<Vec<_>>()),
+        }
+    }
+
+    /// Answers the caller; the outcome is committed (or not) whether or not the caller still waits.
+    fn answer(self, result: Result<u64>) {
+        match self {
+            Job::Create(c) => {
+                let _ = c.done.send(result.map(drop));
+            }
+            Job::Audit(a) => {
+                let _ = a.done.send(result);
+            }
+        }
+    }
+}
+
+/// The audit rows of a batch of events, encoded by the caller, and where the count of new rows goes.
+pub(super) struct Audit {
+    rows: Vec<Vec<Value>>,
+    pub(super) done: oneshot::Sender<Result<u64>>,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audit")
+            .field("rows", &self.rows.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Audit {
+    /// Encodes the audit rows of `events` as the sqlx adapter would bind them.
+    pub(super) fn new(
+        events: &[&todo_events::Event],
+        recorded_at: DateTime<Utc>,
+        done: oneshot::Sender<Result<u64>>,
+    ) -> Self {
+        Audit {
+            rows: events
+                .iter()
+                .map(|e| audit_values(e, recorded_at))
+                .collect(),
+            done,
+        }
+    }
+}
 
 /// The rows of one create, encoded by the caller (off the writer thread), and where its answer goes.
 pub(super) struct Create {
@@ -58,27 +133,65 @@ impl Create {
     }
 }
 
-/// The inserts of a create: the columns and placeholders the sqlx statements of the store use (`$1`, `$2`, ...
-/// bind by position in SQLite as in PostgreSQL).
-static TASK_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "{}{}",
-        super::TASK_INSERT,
-        super::placeholders(1, super::TASK_PARAMS, "")
-    )
-});
-static REMINDER_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "{}{}",
+/// One of the store's inserts, as statements of [`INSERT_CHUNKS`](super::INSERT_CHUNKS) rows each: the columns
+/// and placeholders of the sqlx statements (`$1`, `$2`, ... bind by position in SQLite as in PostgreSQL).
+///
+/// Several rows per statement is not only fewer statements: SQLite opens a statement journal for every statement
+/// that fires a trigger or may abort halfway, copies into it each page the statement changes, and tells the
+/// full-text index, which then writes its pending terms to disk as a segment of their own. One statement for the
+/// tasks of a whole group makes that one segment and one copy per group instead of one per create.
+struct Insert([String; 4]);
+
+impl Insert {
+    fn new(insert: &str, params: usize, row_tail: &str, tail: &str) -> Self {
+        Insert(super::INSERT_CHUNKS.map(|n| {
+            let rows: Vec<String> = (0..n)
+                .map(|i| super::placeholders(1 + i * params, params, row_tail))
+                .collect();
+            format!("{insert}{}{tail}", rows.join(", "))
+        }))
+    }
+
+    /// Inserts `rows`, as many per statement as fit; how many rows were inserted (not ignored).
+    fn run(&self, conn: &Connection, rows: &[&Vec<Value>]) -> Result<u64> {
+        let mut inserted = 0;
+        let mut rest = rows;
+        while !rest.is_empty() {
+            // The last size is 1, so one always fits.
+            let size = super::INSERT_CHUNKS
+                .iter()
+                .position(|&n| n <= rest.len())
+                .unwrap_or(super::INSERT_CHUNKS.len() - 1);
+            let (chunk, tail) = rest.split_at(super::INSERT_CHUNKS[size]);
+            rest = tail;
+            let changed = conn
+                .prepare_cached(&self.0[size])
+                .and_then(|mut s| s.execute(params_from_iter(chunk.iter().copied().flatten())))
+                .map_err(sqlite_err)?;
+            inserted += changed as u64;
+        }
+        Ok(inserted)
+    }
+}
+
+static TASKS: LazyLock<Insert> =
+    LazyLock::new(|| Insert::new(super::TASK_INSERT, super::TASK_PARAMS, "", ""));
+static REMINDERS: LazyLock<Insert> = LazyLock::new(|| {
+    Insert::new(
         super::REMINDER_INSERT,
-        super::placeholders(1, super::REMINDER_PARAMS, super::REMINDER_TAIL)
+        super::REMINDER_PARAMS,
+        super::REMINDER_TAIL,
+        "",
     )
 });
-static EVENT_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "{}{}",
-        super::EVENT_INSERT,
-        super::placeholders(1, super::EVENT_PARAMS, "")
+static EVENTS: LazyLock<Insert> =
+    LazyLock::new(|| Insert::new(super::EVENT_INSERT, super::EVENT_PARAMS, "", ""));
+static AUDITS: LazyLock<Insert> = LazyLock::new(|| {
+    Insert::new(
+        super::AUDIT_INSERT,
+        super::AUDIT_PARAMS,
+        "",
+        " ON CONFLICT (event_id) DO NOTHING",
     )
 });
 
@@ -154,6 +267,18 @@ fn event_values(event: &todo_events::Event, now: DateTime<Utc>) -> Vec<Value> {
     ]
 }
 
+fn audit_values(event: &todo_events::Event, recorded_at: DateTime<Utc>) -> Vec<Value> {
+    vec![
+        id(event.id()),
+        id(event.data().user_id()),
+        text(event.event_type().as_str()),
+        id(event.data().task_id()),
+        text(event.to_json()),
+        instant(event.time()),
+        instant(recorded_at),
+    ]
+}
+
 /// Where the writer's connection opens: the database the pool opened (its file, or the name of its shared
 /// in-memory database), and how long it waits for another process's write lock.
 pub(super) struct Target {
@@ -167,11 +292,13 @@ pub(super) struct Shared {
     pub(super) writer: Arc<Mutex<()>>,
     pub(super) outbox: Arc<Notify>,
     pub(super) reminders: Arc<Notify>,
+    /// The checkpointer of a database file (none for an in-memory database).
+    pub(super) checkpoints: Option<super::checkpointer::Wake>,
 }
 
-/// Opens the writer's connection and starts its thread, which commits queued creates in groups until every sender
-/// of the queue is gone.
-pub(super) fn spawn(target: &Target, shared: Shared, queue: mpsc::Receiver<Create>) -> Result<()> {
+/// Opens the writer's connection and starts its thread, which commits queued jobs in groups until every sender of
+/// the queue is gone.
+pub(super) fn spawn(target: &Target, shared: Shared, queue: mpsc::Receiver<Job>) -> Result<()> {
     // The flags the sqlx driver opens with, so both name the same database.
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
@@ -183,8 +310,19 @@ pub(super) fn spawn(target: &Target, shared: Shared, queue: mpsc::Receiver<Creat
     let conn = Connection::open_with_flags(&target.filename, flags)
         .map_err(|e| crate::Error::Unavailable(Box::new(e)))?;
     conn.busy_timeout(target.busy_timeout).map_err(sqlite_err)?;
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
-        .map_err(sqlite_err)?;
+    // Four statement sizes for each of four inserts, and the savepoints'.
+    conn.set_prepared_statement_cache_capacity(24);
+    // Statement journals in memory: a statement inserting a group's rows journals more than the 64 KiB after
+    // which SQLite would otherwise spill to a temporary file.
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;",
+    )
+    .map_err(sqlite_err)?;
+    if !target.memory {
+        // The checkpointer thread checkpoints instead, off this thread's path.
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .map_err(sqlite_err)?;
+    }
     std::thread::Builder::new()
         .name("todo-sqlite-writer".into())
         .spawn(move || run(conn, shared, queue))
@@ -192,25 +330,27 @@ pub(super) fn spawn(target: &Target, shared: Shared, queue: mpsc::Receiver<Creat
     Ok(())
 }
 
-fn run(mut conn: Connection, shared: Shared, mut queue: mpsc::Receiver<Create>) {
+fn run(mut conn: Connection, shared: Shared, mut queue: mpsc::Receiver<Job>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = queue.blocking_recv() {
         group.push(first);
         fill(&mut group, &mut queue);
-        // The group waits its turn among the store's other writers; creates queued meanwhile join it.
+        // The group waits its turn among the store's other writers; jobs queued meanwhile join it.
         let gate = shared.writer.blocking_lock();
         fill(&mut group, &mut queue);
         let results = commit_group(&mut conn, &group);
         drop(gate);
+        if let Some(checkpoints) = &shared.checkpoints {
+            checkpoints.committed();
+        }
         let mut events = false;
         let mut scheduled = false;
-        for (create, result) in group.drain(..).zip(results) {
-            if result.is_ok() {
+        for (job, result) in group.drain(..).zip(results) {
+            if let (Job::Create(create), Ok(_)) = (&job, &result) {
                 events |= !create.events.is_empty();
                 scheduled |= !create.reminders.is_empty();
             }
-            // The caller may have given up waiting; the outcome is committed either way.
-            let _ = create.done.send(result);
+            job.answer(result);
         }
         if events {
             shared.outbox.notify_waiters();
@@ -221,71 +361,85 @@ fn run(mut conn: Connection, shared: Shared, mut queue: mpsc::Receiver<Create>) 
     }
 }
 
-fn fill(group: &mut Vec<Create>, queue: &mut mpsc::Receiver<Create>) {
+fn fill(group: &mut Vec<Job>, queue: &mut mpsc::Receiver<Job>) {
     while group.len() < MAX_GROUP {
-        let Ok(create) = queue.try_recv() else { break };
-        group.push(create);
+        let Ok(job) = queue.try_recv() else { break };
+        group.push(job);
     }
 }
 
-/// Why a create of a group failed: on its own (rolled back to its savepoint) or with the whole group.
+/// Why a job of a group failed: on its own (rolled back to its savepoint) or with the whole group.
 enum GroupError {
-    Create(crate::Error),
+    Job(crate::Error),
     Group(crate::Error),
 }
 
-/// One transaction for the group; one result per create, in order.
+/// One transaction for the group; one result per job, in order.
 ///
-/// The creates are inserted one after the other with nothing between them: a savepoint per create would make the
-/// full-text index write a segment of its own for every create (FTS5 flushes its pending terms at each savepoint's
-/// release), and the pages of the savepoints' journal. A create fails only in exceptional cases (a duplicate id,
-/// a full disk); then the whole transaction rolls back and the group runs again with a savepoint per create, so
-/// the failing create fails alone.
-fn commit_group(conn: &mut Connection, group: &[Create]) -> Vec<Result<()>> {
+/// The jobs are inserted with nothing between them: a savepoint per create would make the full-text index write a
+/// segment of its own for every create (FTS5 flushes its pending terms at each savepoint), and the pages of the
+/// savepoints' journal. A job fails only in exceptional cases (a duplicate id, a
+/// full disk); then the whole transaction rolls back and the group runs again with a savepoint per job, so the
+/// failing job fails alone (an audit batch, all its rows or none).
+fn commit_group(conn: &mut Connection, group: &[Job]) -> Vec<Result<u64>> {
     match commit_together(conn, group) {
         Ok(results) => results,
         Err(_) => commit_one_by_one(conn, group),
     }
 }
 
-/// The group in one transaction without savepoints; an error rolls all of it back.
-fn commit_together(conn: &mut Connection, group: &[Create]) -> Result<Vec<Result<()>>> {
+/// The group in one transaction without savepoints; an error rolls all of it back. The creates' rows go in
+/// together, several per statement, in the order of the group (so their events keep that order in the outbox); then
+/// each audit batch.
+fn commit_together(conn: &mut Connection, group: &[Job]) -> Result<Vec<Result<u64>>> {
+    let live: Vec<bool> = group.iter().map(|job| !job.abandoned()).collect();
+    let creates = || {
+        group.iter().zip(&live).filter_map(|(job, live)| match job {
+            Job::Create(c) if *live => Some(c),
+            _ => None,
+        })
+    };
+    let tasks: Vec<&Vec<Value>> = creates().map(|c| &c.task).collect();
+    let reminders: Vec<&Vec<Value>> = creates().flat_map(|c| &c.reminders).collect();
+    let events: Vec<&Vec<Value>> = creates().flat_map(|c| &c.events).collect();
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(sqlite_err)?;
+    TASKS.run(&tx, &tasks)?;
+    REMINDERS.run(&tx, &reminders)?;
+    EVENTS.run(&tx, &events)?;
     let mut results = Vec::with_capacity(group.len());
-    for create in group {
-        if create.done.is_closed() {
-            results.push(Err(abandoned()));
-        } else {
-            insert_rows(&tx, create)?;
-            results.push(Ok(()));
-        }
+    for (job, live) in group.iter().zip(live) {
+        results.push(match job {
+            _ if !live => Err(abandoned()),
+            Job::Create(_) => Ok(0),
+            Job::Audit(a) => Ok(AUDITS.run(&tx, &a.rows.iter().collect::<Vec<_>>())?),
+        });
     }
     tx.commit().map_err(sqlite_err)?;
     Ok(results)
 }
 
-/// The caller gave up before its create began: as with a transaction of its own, nothing is written.
+/// The caller gave up before its job began: as with a transaction of its own, nothing is written.
 fn abandoned() -> crate::Error {
-    crate::Error::Unavailable("the create was abandoned".into())
+    crate::Error::Unavailable("the write was abandoned".into())
 }
 
-/// The group in one transaction, one savepoint per create.
-fn commit_one_by_one(conn: &mut Connection, group: &[Create]) -> Vec<Result<()>> {
+/// The group in one transaction, one savepoint per job.
+fn commit_one_by_one(conn: &mut Connection, group: &[Job]) -> Vec<Result<u64>> {
     let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => return fail_all(&sqlite_err(e), group.len()),
     };
     let mut results = Vec::with_capacity(group.len());
-    for create in group {
-        if create.done.is_closed() {
+    for job in group {
+        if job.abandoned() {
             results.push(Err(abandoned()));
             continue;
         }
-        match insert_in_savepoint(&tx, create) {
-            Ok(()) => results.push(Ok(())),
-            Err(GroupError::Create(e)) => results.push(Err(e)),
+        match insert_in_savepoint(&tx, job) {
+            Ok(inserted) => results.push(Ok(inserted)),
+            Err(GroupError::Job(e)) => results.push(Err(e)),
             // Dropping the transaction rolls it back.
             Err(GroupError::Group(e)) => return fail_all(&e, group.len()),
         }
@@ -296,40 +450,27 @@ fn commit_one_by_one(conn: &mut Connection, group: &[Create]) -> Vec<Result<()>>
     }
 }
 
-/// A create's rows under a savepoint: a failing create rolls back to it and fails alone.
-fn insert_in_savepoint(conn: &Connection, create: &Create) -> std::result::Result<(), GroupError> {
+/// A job's rows under a savepoint: a failing job rolls back to it and fails alone.
+fn insert_in_savepoint(conn: &Connection, job: &Job) -> std::result::Result<u64, GroupError> {
     let run = |sql: &str| {
         conn.prepare_cached(sql)
             .and_then(|mut s| s.execute([]))
             .map(drop)
     };
-    run("SAVEPOINT create_task").map_err(|e| GroupError::Group(sqlite_err(e)))?;
-    let inserted = insert_rows(conn, create);
-    let Err(e) = inserted else {
-        return run("RELEASE create_task").map_err(|e| GroupError::Group(sqlite_err(e)));
+    run("SAVEPOINT job").map_err(|e| GroupError::Group(sqlite_err(e)))?;
+    let e = match job.insert(conn) {
+        Ok(inserted) => {
+            return run("RELEASE job")
+                .map(|()| inserted)
+                .map_err(|e| GroupError::Group(sqlite_err(e)));
+        }
+        Err(e) => e,
     };
     // Fails when the error ended the whole transaction (I/O error, full disk): the group fails then.
-    run("ROLLBACK TO create_task")
-        .and_then(|()| run("RELEASE create_task"))
+    run("ROLLBACK TO job")
+        .and_then(|()| run("RELEASE job"))
         .map_err(|_| GroupError::Group(copy_error(&e)))?;
-    Err(GroupError::Create(e))
-}
-
-fn insert_rows(conn: &Connection, create: &Create) -> Result<()> {
-    let insert = |sql: &str, values: &[Value]| {
-        conn.prepare_cached(sql)
-            .and_then(|mut s| s.execute(params_from_iter(values)))
-            .map(drop)
-            .map_err(sqlite_err)
-    };
-    insert(&TASK_SQL, &create.task)?;
-    for r in &create.reminders {
-        insert(&REMINDER_SQL, r)?;
-    }
-    for e in &create.events {
-        insert(&EVENT_SQL, e)?;
-    }
-    Ok(())
+    Err(GroupError::Job(e))
 }
 
 /// The store's error for a SQLite failure, as [`Error::from_sqlx`](crate::Error) maps the same codes: a duplicate
@@ -356,8 +497,8 @@ pub(super) fn sqlite_err(e: rusqlite::Error) -> crate::Error {
     }
 }
 
-/// The same failure for every create of a group.
-fn fail_all(error: &crate::Error, n: usize) -> Vec<Result<()>> {
+/// The same failure for every job of a group.
+fn fail_all(error: &crate::Error, n: usize) -> Vec<Result<u64>> {
     (0..n).map(|_| Err(copy_error(error))).collect()
 }
 
