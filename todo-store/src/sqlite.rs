@@ -99,7 +99,11 @@ impl SqliteStore {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 // The checkpointer thread checkpoints for every connection of the store.
-                .pragma("wal_autocheckpoint", "0"),
+                .pragma("wal_autocheckpoint", "0")
+                .pragma(
+                    "journal_size_limit",
+                    checkpointer::LOG_SIZE_LIMIT.to_string(),
+                ),
             Location::Memory(name) => SqliteConnectOptions::from_str(&format!(
                 "sqlite:file:{name}?mode=memory&cache=shared"
             ))
@@ -416,6 +420,46 @@ mod tests {
             let page = store.list_tasks(owner, &query).await.expect("list");
             assert_eq!(page.items.len(), CREATES);
         }
+        store.pool.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A store that goes quiet has its log copied completely and started over whatever its size (here the size
+    /// alone never asks for it): with automatic checkpoints off, only the checkpointer's rounds make that happen.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_quiet_store_starts_its_log_over() {
+        use todo_domain::{NewTask, Task, TaskId, Title, UserId};
+        let dir = std::env::temp_dir().join(format!("todo-store-quiet-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut config = SqliteConfig::file(dir.join("todo.db"));
+        config.wal_restart_pages = i64::MAX;
+        let store = SqliteStore::connect(&config).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let owner = UserId::from_uuid(uuid::Uuid::new_v4());
+        let create = |title: &str| {
+            let task = Task::create(
+                TaskId::new(),
+                owner,
+                NewTask::titled(Title::parse(title).expect("title")),
+                chrono::Utc::now(),
+            );
+            let s = store.clone();
+            async move { s.create_task(&task, &[], &[]).await.expect("create") }
+        };
+        let restarts = || {
+            let header = std::fs::read(dir.join("todo.db-wal")).expect("log");
+            u32::from_be_bytes(header[12..16].try_into().expect("log header"))
+        };
+        for i in 0..20 {
+            create(&format!("Before {i}")).await;
+        }
+        let before = restarts();
+        tokio::time::sleep(checkpointer::IDLE + checkpointer::IDLE / 2).await;
+        create("After").await;
+        assert!(
+            restarts() > before,
+            "the log was not started over after a quiet second"
+        );
         store.pool.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }
