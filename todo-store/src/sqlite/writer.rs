@@ -320,11 +320,8 @@ pub(super) fn spawn(target: &Target, shared: Shared, queue: mpsc::Receiver<Job>)
     .map_err(sqlite_err)?;
     if !target.memory {
         // The checkpointer thread checkpoints instead, off this thread's path.
-        conn.execute_batch(&format!(
-            "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {};",
-            super::checkpointer::LOG_SIZE_LIMIT
-        ))
-        .map_err(sqlite_err)?;
+        conn.execute_batch("PRAGMA wal_autocheckpoint = 0;")
+            .map_err(sqlite_err)?;
     }
     std::thread::Builder::new()
         .name("todo-sqlite-writer".into())
