@@ -22,12 +22,12 @@ fn now() -> DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
-fn new_task(owner: UserId, title: &str) -> Task {
+pub(crate) fn new_task(owner: UserId, title: &str) -> Task {
     let new = NewTask::titled(Title::parse(title).expect("title"));
     Task::create(TaskId::new(), owner, new, now())
 }
 
-fn created(task: &Task) -> Event {
+pub(crate) fn created(task: &Task) -> Event {
     Event::new(SOURCE_BACKEND, task.created_at, task.created_payload())
 }
 
@@ -75,7 +75,7 @@ async fn outbox_task_ids(store: &dyn Store, topic: &str, owner: UserId) -> Vec<U
     ids
 }
 
-fn user() -> UserId {
+pub(crate) fn user() -> UserId {
     UserId::from_uuid(Uuid::new_v4())
 }
 

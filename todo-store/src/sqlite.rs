@@ -288,25 +288,36 @@ crate::common::impl_store!(SqliteStore, Sqlite, "sqlite");
 mod tests {
     use super::*;
     use crate::Store as _;
+    use crate::contract::{created, new_task, user};
+
+    async fn memory_store() -> SqliteStore {
+        let store = SqliteStore::connect(&SqliteConfig::memory())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        store
+    }
+
+    /// A store on `todo.db` in a fresh directory that starts its log over at `restart_pages`; the directory.
+    async fn file_store(restart_pages: i64) -> (SqliteStore, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("todo-store-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut config = SqliteConfig::file(dir.join("todo.db"));
+        config.wal_restart_pages = restart_pages;
+        let store = SqliteStore::connect(&config).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        (store, dir)
+    }
 
     /// Every kind of write waits for its place in the writer queue: while the place is held, a create (the group
     /// writer), a transaction (an audit batch), and single-statement writes (a cursor, an audit row) all wait, and
     /// all of them complete once it is given up.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_write_queues_for_the_writer() {
-        use todo_domain::{NewTask, Task, TaskId, Title, UserId};
-        let store = SqliteStore::connect(&SqliteConfig::memory())
-            .await
-            .expect("connect");
-        store.migrate().await.expect("migrate");
-        let owner = UserId::from_uuid(uuid::Uuid::new_v4());
-        let new = NewTask::titled(Title::parse("Queued").expect("title"));
-        let task = Task::create(TaskId::new(), owner, new, chrono::Utc::now());
-        let event = todo_events::Event::new(
-            todo_events::SOURCE_BACKEND,
-            task.created_at,
-            task.created_payload(),
-        );
+        let store = memory_store().await;
+        let owner = user();
+        let task = new_task(owner, "Queued");
+        let event = created(&task);
 
         let held = store.write_gate().await;
         let mut writes = tokio::task::JoinSet::new();
@@ -348,32 +359,19 @@ mod tests {
     /// starts it over again and again, and every task is there.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_checkpointer_copies_the_log_and_starts_it_over() {
-        use todo_domain::{NewTask, Task, TaskId, Title, UserId};
         const WRITERS: usize = 8;
         const CREATES: usize = 300;
-        let dir = std::env::temp_dir().join(format!("todo-store-wal-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let path = dir.join("todo.db");
-        let mut config = SqliteConfig::file(&path);
-        config.wal_restart_pages = 256;
-        let store = SqliteStore::connect(&config).await.expect("connect");
-        store.migrate().await.expect("migrate");
-        let owners: Vec<UserId> = (0..WRITERS)
-            .map(|_| UserId::from_uuid(uuid::Uuid::new_v4()))
-            .collect();
+        let (store, dir) = file_store(256).await;
+        let owners: Vec<todo_domain::UserId> = (0..WRITERS).map(|_| user()).collect();
         let mut writers = tokio::task::JoinSet::new();
         for owner in owners.clone() {
             let s = store.clone();
             writers.spawn(async move {
                 for i in 0..CREATES {
-                    let new = NewTask::titled(Title::parse(&format!("Task {i}")).expect("title"));
-                    let task = Task::create(TaskId::new(), owner, new, chrono::Utc::now());
-                    let event = todo_events::Event::new(
-                        todo_events::SOURCE_BACKEND,
-                        task.created_at,
-                        task.created_payload(),
-                    );
-                    s.create_task(&task, &[], &[event]).await.expect("create");
+                    let task = new_task(owner, &format!("Task {i}"));
+                    s.create_task(&task, &[], &[created(&task)])
+                        .await
+                        .expect("create");
                 }
             });
         }
@@ -395,7 +393,9 @@ mod tests {
         // The checkpointer's next round after the last commit copies what is left.
         tokio::time::sleep(checkpointer::INTERVAL * 10).await;
 
-        let db = std::fs::metadata(&path).expect("database file").len();
+        let db = std::fs::metadata(dir.join("todo.db"))
+            .expect("database file")
+            .len();
         // The log's header counts the times it was started over (its checkpoint sequence number).
         let header = std::fs::read(dir.join("todo.db-wal")).expect("log");
         let restarts = u32::from_be_bytes(header[12..16].try_into().expect("log header"));
@@ -425,21 +425,10 @@ mod tests {
     /// happen.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_quiet_store_starts_its_log_over() {
-        use todo_domain::{NewTask, Task, TaskId, Title, UserId};
-        let dir = std::env::temp_dir().join(format!("todo-store-quiet-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let mut config = SqliteConfig::file(dir.join("todo.db"));
-        config.wal_restart_pages = i64::MAX;
-        let store = SqliteStore::connect(&config).await.expect("connect");
-        store.migrate().await.expect("migrate");
-        let owner = UserId::from_uuid(uuid::Uuid::new_v4());
+        let (store, dir) = file_store(i64::MAX).await;
+        let owner = user();
         let create = |title: &str| {
-            let task = Task::create(
-                TaskId::new(),
-                owner,
-                NewTask::titled(Title::parse(title).expect("title")),
-                chrono::Utc::now(),
-            );
+            let task = new_task(owner, title);
             let s = store.clone();
             async move { s.create_task(&task, &[], &[]).await.expect("create") }
         };
@@ -481,24 +470,9 @@ mod tests {
     /// exists) fails alone, the audit batch inserts exactly its new rows, and the other create commits.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_audit_batch_shares_a_group_with_a_failing_create() {
-        use todo_domain::{NewTask, Task, TaskId, Title, UserId};
-        let store = SqliteStore::connect(&SqliteConfig::memory())
-            .await
-            .expect("connect");
-        store.migrate().await.expect("migrate");
-        let owner = UserId::from_uuid(uuid::Uuid::new_v4());
-        let task = |title: &str| {
-            let new = NewTask::titled(Title::parse(title).expect("title"));
-            Task::create(TaskId::new(), owner, new, chrono::Utc::now())
-        };
-        let created = |t: &Task| {
-            todo_events::Event::new(
-                todo_events::SOURCE_BACKEND,
-                t.created_at,
-                t.created_payload(),
-            )
-        };
-        let (existing, fresh) = (task("Existing"), task("Fresh"));
+        let store = memory_store().await;
+        let owner = user();
+        let (existing, fresh) = (new_task(owner, "Existing"), new_task(owner, "Fresh"));
         let events: Vec<_> = (0..70).map(|_| created(&existing)).collect();
         store
             .create_task(&existing, &[], &events[..1])
@@ -611,10 +585,7 @@ mod tests {
 
         let mut tables = Vec::new();
         for by_writer in [true, false] {
-            let store = SqliteStore::connect(&SqliteConfig::memory())
-                .await
-                .expect("connect");
-            store.migrate().await.expect("migrate");
+            let store = memory_store().await;
             let audited: Vec<&todo_events::Event> = events.iter().collect();
             let recorded_at = at + chrono::Duration::milliseconds(2);
             if by_writer {
