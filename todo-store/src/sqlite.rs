@@ -54,8 +54,8 @@ impl SqliteConfig {
     }
 }
 
-/// The SQLite store: WAL mode, FTS5 search, in-process wake-ups, group commit of concurrent creates, and one
-/// queue of writers.
+/// The SQLite store: WAL mode, FTS5 search, in-process wake-ups, group commit of concurrent creates and audit
+/// batches, checkpoints on a thread of their own, and one queue of writers.
 ///
 /// SQLite lets one connection write at a time. Left to itself, a writer that finds the lock taken sleeps in
 /// SQLite's busy handler (1 ms, 2 ms, 5 ms ... up to 100 ms a try) and tries again, and a writer that comes back
@@ -309,15 +309,17 @@ mod tests {
         (store, dir)
     }
 
-    /// Every kind of write waits for its place in the writer queue: while the place is held, a create (the group
-    /// writer), a transaction (an audit batch), and single-statement writes (a cursor, an audit row) all wait, and
-    /// all of them complete once it is given up.
+    /// Every kind of write waits for its place in the writer queue: while the place is held, jobs of the group
+    /// writer (a create, an audit batch, a single audit row) and writes through sqlx (a transaction: a delete; a
+    /// single statement: a cursor) all wait, and all of them complete once it is given up.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_write_queues_for_the_writer() {
         let store = memory_store().await;
         let owner = user();
         let task = new_task(owner, "Queued");
         let event = created(&task);
+        let doomed = new_task(owner, "Deleted while queued");
+        store.create_task(&doomed, &[], &[]).await.expect("create");
 
         let held = store.write_gate().await;
         let mut writes = tokio::task::JoinSet::new();
@@ -332,6 +334,12 @@ mod tests {
         });
         let s = store.clone();
         writes.spawn(async move { s.set_cursor("queued", 7).await.map(|()| "cursor") });
+        let s = store.clone();
+        writes.spawn(async move {
+            s.delete_task(owner, doomed.id, &[])
+                .await
+                .map(|()| "delete")
+        });
         let (s, e) = (store.clone(), event.clone());
         writes.spawn(async move {
             s.record_audit(&e, chrono::Utc::now())
@@ -339,7 +347,7 @@ mod tests {
                 .map(|_| "audit")
         });
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(writes.len(), 4);
+        assert_eq!(writes.len(), 5);
         assert!(
             writes.try_join_next().is_none(),
             "a write completed while the writer queue was held"
@@ -350,7 +358,7 @@ mod tests {
             done.push(joined.expect("join").expect("write"));
         }
         done.sort_unstable();
-        assert_eq!(done, ["audit", "audits", "create", "cursor"]);
+        assert_eq!(done, ["audit", "audits", "create", "cursor", "delete"]);
         assert_eq!(store.cursor("queued").await.expect("cursor"), 7);
         assert_eq!(store.get_task(owner, task.id).await.expect("get"), task);
     }

@@ -45,7 +45,7 @@ pub(super) const IDLE: Duration = Duration::from_secs(1);
 pub(super) const RESTART_FRAMES: i64 = 65_536;
 
 /// Wakes the checkpointer after a commit. Cheap and never blocking: wake-ups coalesce.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct Wake(SyncSender<()>);
 
 impl Wake {

@@ -68,7 +68,7 @@ impl Job {
 /// The audit rows of a batch of events, encoded by the caller, and where the count of new rows goes.
 pub(super) struct Audit {
     rows: Vec<Vec<Value>>,
-    pub(super) done: oneshot::Sender<Result<u64>>,
+    done: oneshot::Sender<Result<u64>>,
 }
 
 impl std::fmt::Debug for Audit {
@@ -101,7 +101,7 @@ pub(super) struct Create {
     task: Vec<Value>,
     reminders: Vec<Vec<Value>>,
     events: Vec<Vec<Value>>,
-    pub(super) done: oneshot::Sender<Result<()>>,
+    done: oneshot::Sender<Result<()>>,
 }
 
 impl std::fmt::Debug for Create {
