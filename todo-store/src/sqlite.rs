@@ -474,6 +474,35 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// A create whose caller stopped waiting before its group began writes nothing, as a transaction that never
+    /// began would; the others of the group commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_abandoned_create_writes_nothing() {
+        let store = memory_store().await;
+        let owner = user();
+        let (abandoned, kept) = (new_task(owner, "Abandoned"), new_task(owner, "Kept"));
+        let held = store.write_gate().await;
+        let (s, t) = (store.clone(), abandoned.clone());
+        let gone = tokio::spawn(async move { s.create_task(&t, &[], &[created(&t)]).await });
+        let (s, t) = (store.clone(), kept.clone());
+        let waited = tokio::spawn(async move { s.create_task(&t, &[], &[created(&t)]).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        gone.abort();
+        assert!(gone.await.is_err_and(|e| e.is_cancelled()));
+        drop(held);
+        waited.await.expect("join").expect("kept create");
+        assert!(matches!(
+            store.get_task(owner, abandoned.id).await,
+            Err(crate::Error::NotFound)
+        ));
+        assert_eq!(store.get_task(owner, kept.id).await.expect("kept"), kept);
+        let events = store
+            .outbox_after(todo_events::Topic::TaskEvents.name(), 0, 10)
+            .await
+            .expect("outbox");
+        assert_eq!(events.len(), 1, "only the kept create's event");
+    }
+
     /// Creates and an audit batch queued together share one group of the writer: a create that fails (its id
     /// exists) fails alone, the audit batch inserts exactly its new rows, and the other create commits.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
