@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use todo_events::{Event, ReminderTriggered, SOURCE_SCHEDULER};
 use todo_kafka::{OutgoingRecord, Publisher};
 use todo_store::{OutboxReader, RelayLease, ReminderFire, Store};
@@ -326,39 +326,61 @@ impl Scheduler {
     }
 
     /// Runs until `shutdown`.
+    ///
+    /// A wake-up for a new or changed reminder only reads when the next reminder is due: claiming is a write
+    /// transaction, and every create with a reminder wakes the scheduler (measured on the embedded store at about
+    /// 5,500 creates/s: claims that found nothing held the single writer's queue about 190 ms a second). It claims
+    /// when that time has come, at start, and at least every 30 s.
     pub async fn run(self, shutdown: CancellationToken) {
+        let mut claim = true;
         loop {
             if shutdown.is_cancelled() {
                 break;
             }
-            let sleep = match self.run_once().await {
-                Ok(n) if n > 0 => Duration::ZERO,
-                Ok(_) => match self.store.next_reminder_at().await {
-                    // The millisecond after it, when `run_once` claims it (see there).
-                    Ok(Some(at)) => (at + chrono::Duration::milliseconds(1) - Utc::now())
-                        .to_std()
-                        .unwrap_or(Duration::ZERO)
-                        .min(Duration::from_secs(30)),
-                    Ok(None) => Duration::from_secs(30),
+            if claim {
+                match self.run_once().await {
+                    Ok(n) if n > 0 => continue,
+                    Ok(_) => {}
                     Err(e) => {
-                        tracing::warn!(error = %e, "scheduler cannot read the next reminder");
-                        Duration::from_secs(1)
+                        tracing::warn!(error = %format!("{e:#}"), "scheduler failed");
+                        tokio::select! {
+                            () = shutdown.cancelled() => break,
+                            () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        }
                     }
-                },
+                }
+            }
+            let sleep = match self.store.next_reminder_at().await {
+                Ok(next) => until_due(next, Utc::now()),
                 Err(e) => {
-                    tracing::warn!(error = %format!("{e:#}"), "scheduler failed");
+                    tracing::warn!(error = %e, "scheduler cannot read the next reminder");
                     Duration::from_secs(1)
                 }
             };
+            claim = true;
             if sleep.is_zero() {
                 continue;
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(sleep) => {}
-                () = self.store.wait_for_reminders(sleep) => {}
+                // A reminder was added or changed: read when the next one is due before claiming.
+                () = self.store.wait_for_reminders(sleep) => claim = false,
             }
         }
+    }
+}
+
+/// How long the scheduler sleeps when the next pending reminder is due at `next`: until the millisecond after it,
+/// when [`Scheduler::run_once`] claims it (see there); nothing if it is due already; at most 30 s.
+fn until_due(next: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Duration {
+    const MAX: Duration = Duration::from_secs(30);
+    match next {
+        Some(at) => (at + chrono::Duration::milliseconds(1) - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(MAX),
+        None => MAX,
     }
 }
 
@@ -415,6 +437,98 @@ mod tests {
             reminders.iter().any(|r| r.fired_at.is_some()),
             "no reminder fired at all"
         );
+    }
+
+    #[test]
+    fn the_scheduler_sleeps_until_the_millisecond_after_the_next_reminder() {
+        let now = Utc::now();
+        let ms = chrono::Duration::milliseconds;
+        assert_eq!(
+            until_due(Some(now + ms(250)), now),
+            Duration::from_millis(251)
+        );
+        assert_eq!(until_due(Some(now - ms(1)), now), Duration::ZERO);
+        assert_eq!(until_due(Some(now - ms(5_000)), now), Duration::ZERO);
+        assert_eq!(
+            until_due(Some(now + ms(3_600_000)), now),
+            Duration::from_secs(30)
+        );
+        assert_eq!(until_due(None, now), Duration::from_secs(30));
+    }
+
+    /// A running scheduler, woken by new reminders (it claims only once one is due): a reminder due now fires at
+    /// once, one due later waits for its time and then fires, never early.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_woken_scheduler_fires_what_is_due_and_waits_for_the_rest() {
+        use todo_domain::{
+            NewTask, Reminder, ReminderId, ReminderStatus, Task, TaskId, Title, UserId,
+        };
+        let store = store().await;
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(
+            Scheduler::new(store.clone(), Duration::from_secs(30)).run(shutdown.clone()),
+        );
+        let owner = UserId::new();
+        let new = NewTask::titled(Title::parse("Woken").expect("title"));
+        let task = Task::create(TaskId::new(), owner, new, Utc::now());
+        store.create_task(&task, &[], &[]).await.expect("task");
+        // The scheduler has claimed at start and sleeps (nothing pending) when the reminders arrive.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let reminder = |at| Reminder {
+            id: ReminderId::new(),
+            task_id: task.id,
+            owner,
+            lead: None,
+            remind_at: at,
+            status: ReminderStatus::Pending,
+            fired_at: None,
+            created_at: Utc::now(),
+        };
+        let later = reminder(Utc::now() + chrono::Duration::milliseconds(700));
+        store.create_reminder(&later).await.expect("later");
+        let now = reminder(Utc::now());
+        store.create_reminder(&now).await.expect("now");
+        // Firing records `fired_at` (the status turns TRIGGERED when the reminder consumer reads the event).
+        let fired_at = |id| {
+            let store = store.clone();
+            async move {
+                let all = store.list_reminders(owner, task.id).await.expect("list");
+                all.into_iter()
+                    .find(|r| r.id == id)
+                    .expect("reminder")
+                    .fired_at
+            }
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while fired_at(now.id).await.is_none() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the due reminder never fired"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let checked = Utc::now();
+        let early = fired_at(later.id).await;
+        if checked < later.remind_at {
+            assert_eq!(early, None, "the later reminder fired early");
+        }
+        let fired = loop {
+            if let Some(fired) = fired_at(later.id).await {
+                break fired;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the later reminder never fired"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert!(
+            fired >= later.remind_at,
+            "fired {fired} before {}",
+            later.remind_at
+        );
+        shutdown.cancel();
+        running.await.expect("scheduler");
     }
 
     async fn append(store: &dyn Store, n: usize) -> Vec<i64> {
