@@ -404,9 +404,7 @@ mod tests {
         let db = std::fs::metadata(dir.join("todo.db"))
             .expect("database file")
             .len();
-        // The log's header counts the times it was started over (its checkpoint sequence number).
-        let header = std::fs::read(dir.join("todo.db-wal")).expect("log");
-        let restarts = u32::from_be_bytes(header[12..16].try_into().expect("log header"));
+        let restarts = log_restarts(&dir).expect("log header");
         assert!(
             restarts >= 2,
             "the log was started over {restarts} times in {} creates",
@@ -424,6 +422,71 @@ mod tests {
             let page = store.list_tasks(owner, &query).await.expect("list");
             assert_eq!(page.items.len(), CREATES);
         }
+        store.pool.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// The checkpoint counter in the log file's header (how many times the log was started over), once the log
+    /// holds a header.
+    fn log_restarts(dir: &std::path::Path) -> Option<u32> {
+        let header = std::fs::read(dir.join("todo.db-wal")).ok()?;
+        Some(u32::from_be_bytes(header.get(12..16)?.try_into().ok()?))
+    }
+
+    /// Writes through sqlx alone (updates: the group writer commits nothing, and nothing wakes the checkpointer)
+    /// still get the log copied and started over, by the checkpointer's rounds every second.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_through_sqlx_alone_get_the_log_started_over() {
+        let (store, dir) = file_store(64).await;
+        let owner = user();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut writers = tokio::task::JoinSet::new();
+        for w in 0..8 {
+            let task = new_task(owner, &format!("Task {w}"));
+            store.create_task(&task, &[], &[]).await.expect("create");
+            let (s, stop) = (store.clone(), stop.clone());
+            writers.spawn(async move {
+                let mut task = task;
+                let mut updates = 0_u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let expected = task.version;
+                    let title = todo_domain::Title::parse(&format!("Task {w}, take {updates}"))
+                        .expect("title");
+                    task.apply(
+                        todo_domain::TaskPatch {
+                            title: Some(title),
+                            ..Default::default()
+                        },
+                        chrono::Utc::now(),
+                    );
+                    s.update_task(&task, expected, &[]).await.expect("update");
+                    updates += 1;
+                }
+                updates
+            });
+        }
+        let first = loop {
+            if let Some(n) = log_restarts(&dir) {
+                break n;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        tokio::time::sleep(checkpointer::IDLE * 3).await;
+        let last = loop {
+            if let Some(n) = log_restarts(&dir) {
+                break n;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut updates = 0;
+        while let Some(done) = writers.join_next().await {
+            updates += done.expect("writer");
+        }
+        assert!(
+            last > first,
+            "the log was not started over in {updates} updates (checkpoint counter {first}, then {last})"
+        );
         store.pool.close().await;
         let _ = std::fs::remove_dir_all(dir);
     }

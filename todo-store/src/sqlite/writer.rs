@@ -293,7 +293,7 @@ pub(super) struct Shared {
     pub(super) outbox: Arc<Notify>,
     pub(super) reminders: Arc<Notify>,
     /// The checkpointer of a database file (none for an in-memory database).
-    pub(super) checkpoints: Option<super::checkpointer::Wake>,
+    pub(super) checkpoints: Option<super::checkpointer::Checkpoints>,
 }
 
 /// Opens the writer's connection and starts its thread, which commits queued jobs in groups until every sender of
@@ -339,10 +339,6 @@ fn run(mut conn: Connection, shared: Shared, mut queue: mpsc::Receiver<Job>) {
         let gate = shared.writer.blocking_lock();
         fill(&mut group, &mut queue);
         let results = commit_group(&mut conn, &group);
-        drop(gate);
-        if let Some(checkpoints) = &shared.checkpoints {
-            checkpoints.committed();
-        }
         let mut events = false;
         let mut scheduled = false;
         for (job, result) in group.drain(..).zip(results) {
@@ -358,6 +354,11 @@ fn run(mut conn: Connection, shared: Shared, mut queue: mpsc::Receiver<Job>) {
         if scheduled {
             shared.reminders.notify_waiters();
         }
+        // Still holding the queue: the checkpointer may want this thread to start the log over.
+        if let Some(checkpoints) = &shared.checkpoints {
+            checkpoints.committed(&conn);
+        }
+        drop(gate);
     }
 }
 
