@@ -678,6 +678,15 @@ fn read_mem(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// Bytes a process has caused to be written to storage (`write_bytes` of `/proc/PID/io`: the database, its
+/// write-ahead log and checkpoints, as the kernel sends them to the disk).
+fn read_written(pid: u32) -> Option<u64> {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// User + system CPU seconds of a process (`self` or a pid).
 fn read_cpu(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -698,6 +707,8 @@ struct MemStats {
     hwm_kb: u64,
     cpu_start: f64,
     cpu_end: f64,
+    written_start: u64,
+    written_end: u64,
 }
 
 fn loadavg() -> String {
@@ -1258,10 +1269,12 @@ async fn run(args: Args) -> anyhow::Result<i32> {
                 .iter()
                 .map(|p| MemStats {
                     cpu_start: read_cpu(&p.pid.to_string()).unwrap_or(0.0),
+                    written_start: read_written(p.pid).unwrap_or(0),
                     ..MemStats::default()
                 })
                 .collect();
             let mut cpu_at_load_end: Vec<f64> = vec![0.0; procs.len()];
+            let mut written_at_load_end: Vec<u64> = vec![0; procs.len()];
             let mut load_ended = false;
             while sampling.load(Ordering::Relaxed) {
                 let in_load = load_phase.load(Ordering::Relaxed);
@@ -1269,6 +1282,7 @@ async fn run(args: Args) -> anyhow::Result<i32> {
                     load_ended = true;
                     for (i, p) in procs.iter().enumerate() {
                         cpu_at_load_end[i] = read_cpu(&p.pid.to_string()).unwrap_or(0.0);
+                        written_at_load_end[i] = read_written(p.pid).unwrap_or(0);
                     }
                 }
                 for (p, s) in procs.iter().zip(stats.iter_mut()) {
@@ -1291,6 +1305,11 @@ async fn run(args: Args) -> anyhow::Result<i32> {
                     cpu_at_load_end[i]
                 } else {
                     read_cpu(&procs[i].pid.to_string()).unwrap_or(0.0)
+                };
+                s.written_end = if load_ended {
+                    written_at_load_end[i]
+                } else {
+                    read_written(procs[i].pid).unwrap_or(0)
                 };
             }
             stats
@@ -1750,14 +1769,15 @@ async fn run(args: Args) -> anyhow::Result<i32> {
     if !procs.is_empty() {
         say!(
             to_err,
-            "\nserver processes (RSS sampled every 200 ms during the load; VmHWM at the end):"
+            "\nserver processes (RSS sampled every 200 ms during the load; VmHWM at the end; storage writes during the load):"
         );
     }
     for (p, m) in procs.iter().zip(&mem) {
         let cpu = m.cpu_end - m.cpu_start;
+        let written = m.written_end.saturating_sub(m.written_start) as f64;
         say!(
             to_err,
-            "  {:<8} pid {:<7} RSS start {:>6.1} MB, max {:>6.1} MB, end {:>6.1} MB, VmHWM {:>6.1} MB, CPU {:.1} s ({:.0}% of one core)",
+            "  {:<8} pid {:<7} RSS start {:>6.1} MB, max {:>6.1} MB, end {:>6.1} MB, VmHWM {:>6.1} MB, CPU {:.1} s ({:.0}% of one core), written {:.0} MB ({:.1} KiB per request)",
             p.name,
             p.pid,
             m.rss_start_kb as f64 / 1024.0,
@@ -1765,7 +1785,9 @@ async fn run(args: Args) -> anyhow::Result<i32> {
             m.rss_end_kb as f64 / 1024.0,
             m.hwm_kb as f64 / 1024.0,
             cpu,
-            cpu / elapsed * 100.0
+            cpu / elapsed * 100.0,
+            written / 1e6,
+            written / 1024.0 / total_ok.max(1) as f64
         );
         procs_json.push(json!({
             "name": p.name,
@@ -1776,6 +1798,7 @@ async fn run(args: Args) -> anyhow::Result<i32> {
             "rss_end_mb": round3(m.rss_end_kb as f64 / 1024.0),
             "vm_hwm_mb": round3(m.hwm_kb as f64 / 1024.0),
             "cpu_seconds_load": round3(cpu),
+            "written_mb_load": round3(written / 1e6),
         }));
     }
 
