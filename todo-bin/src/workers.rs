@@ -330,13 +330,16 @@ impl Scheduler {
     /// A wake-up for a new or changed reminder only reads when the next reminder is due: claiming is a write
     /// transaction, and every create with a reminder wakes the scheduler (measured on the embedded store at about
     /// 5,500 creates/s: claims that found nothing held the single writer's queue about 190 ms a second). It claims
-    /// when that time has come, at start, and at least every 30 s.
+    /// when that time has come, at start, and at least every 30 s; while another scheduler holds the due reminders
+    /// (firing them, or crashed with their lease running), every [`HELD_RETRY`].
     pub async fn run(self, shutdown: CancellationToken) {
         let mut claim = true;
         loop {
             if shutdown.is_cancelled() {
                 break;
             }
+            // Reminders due at this instant were claimable by this round's claim, unless another claimer holds them.
+            let cutoff = Utc::now() - chrono::Duration::milliseconds(1);
             if claim {
                 match self.run_once().await {
                     Ok(n) if n > 0 => continue,
@@ -351,6 +354,9 @@ impl Scheduler {
                 }
             }
             let sleep = match self.store.next_reminder_at().await {
+                // Due, yet the claim found nothing: another claimer holds it until it fires it or its lease runs
+                // out (it crashed). Claiming again at once would only spin.
+                Ok(Some(at)) if claim && at <= cutoff => HELD_RETRY,
                 Ok(next) => until_due(next, Utc::now()),
                 Err(e) => {
                     tracing::warn!(error = %e, "scheduler cannot read the next reminder");
@@ -370,6 +376,9 @@ impl Scheduler {
         }
     }
 }
+
+/// How long the scheduler waits before claiming again when the next due reminder is claimed by another scheduler.
+const HELD_RETRY: Duration = Duration::from_secs(1);
 
 /// How long the scheduler sleeps when the next pending reminder is due at `next`: until the millisecond after it,
 /// when [`Scheduler::run_once`] claims it (see there); nothing if it is due already; at most 30 s.
@@ -399,35 +408,74 @@ mod tests {
         Arc::new(store)
     }
 
+    /// A task of a new user, stored.
+    async fn stored_task(store: &dyn Store, title: &str) -> todo_domain::Task {
+        use todo_domain::{NewTask, Task, TaskId, Title, UserId};
+        let new = NewTask::titled(Title::parse(title).expect("title"));
+        let task = Task::create(TaskId::new(), UserId::new(), new, Utc::now());
+        store.create_task(&task, &[], &[]).await.expect("task");
+        task
+    }
+
+    /// A pending reminder of `task` at `at`.
+    fn pending(task: &todo_domain::Task, at: DateTime<Utc>) -> todo_domain::Reminder {
+        todo_domain::Reminder {
+            id: todo_domain::ReminderId::new(),
+            task_id: task.id,
+            owner: task.owner,
+            lead: None,
+            remind_at: at,
+            status: todo_domain::ReminderStatus::Pending,
+            fired_at: None,
+            created_at: Utc::now(),
+        }
+    }
+
+    /// When `reminder` of `task` fired, waiting for it until `deadline` (firing records `fired_at`; the status
+    /// turns TRIGGERED when the reminder consumer reads the event).
+    async fn fired_at(
+        store: &dyn Store,
+        task: &todo_domain::Task,
+        reminder: todo_domain::ReminderId,
+        deadline: tokio::time::Instant,
+    ) -> DateTime<Utc> {
+        loop {
+            let all = store
+                .list_reminders(task.owner, task.id)
+                .await
+                .expect("list");
+            let r = all
+                .into_iter()
+                .find(|r| r.id == reminder)
+                .expect("reminder");
+            if let Some(at) = r.fired_at {
+                return at;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "reminder {reminder} never fired"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// Reminders due within the next two milliseconds, each followed at once by a scheduler pass: whatever the
     /// pass fires has a `fired_at` at or after its `remind_at` (the store compares whole milliseconds).
     #[tokio::test]
     async fn the_scheduler_never_fires_early() {
-        use todo_domain::{
-            NewTask, Reminder, ReminderId, ReminderStatus, Task, TaskId, Title, UserId,
-        };
         let store = store().await;
         let scheduler = Scheduler::new(store.clone(), Duration::from_secs(30));
-        let owner = UserId::new();
-        let now = Utc::now();
-        let new = NewTask::titled(Title::parse("Soon").expect("title"));
-        let task = Task::create(TaskId::new(), owner, new, now);
-        store.create_task(&task, &[], &[]).await.expect("task");
+        let task = stored_task(&*store, "Soon").await;
         for i in 0..200 {
-            let reminder = Reminder {
-                id: ReminderId::new(),
-                task_id: task.id,
-                owner,
-                lead: None,
-                remind_at: Utc::now() + chrono::Duration::microseconds(i % 2_000),
-                status: ReminderStatus::Pending,
-                fired_at: None,
-                created_at: now,
-            };
+            let at = Utc::now() + chrono::Duration::microseconds(i % 2_000);
+            let reminder = pending(&task, at);
             store.create_reminder(&reminder).await.expect("reminder");
             scheduler.run_once().await.expect("pass");
         }
-        let reminders = store.list_reminders(owner, task.id).await.expect("list");
+        let reminders = store
+            .list_reminders(task.owner, task.id)
+            .await
+            .expect("list");
         for r in &reminders {
             if let Some(fired) = r.fired_at {
                 assert!(fired >= r.remind_at, "fired {fired} before {}", r.remind_at);
@@ -460,72 +508,68 @@ mod tests {
     /// once, one due later waits for its time and then fires, never early.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_woken_scheduler_fires_what_is_due_and_waits_for_the_rest() {
-        use todo_domain::{
-            NewTask, Reminder, ReminderId, ReminderStatus, Task, TaskId, Title, UserId,
-        };
         let store = store().await;
         let shutdown = CancellationToken::new();
         let running = tokio::spawn(
             Scheduler::new(store.clone(), Duration::from_secs(30)).run(shutdown.clone()),
         );
-        let owner = UserId::new();
-        let new = NewTask::titled(Title::parse("Woken").expect("title"));
-        let task = Task::create(TaskId::new(), owner, new, Utc::now());
-        store.create_task(&task, &[], &[]).await.expect("task");
+        let task = stored_task(&*store, "Woken").await;
         // The scheduler has claimed at start and sleeps (nothing pending) when the reminders arrive.
         tokio::time::sleep(Duration::from_millis(100)).await;
-        let reminder = |at| Reminder {
-            id: ReminderId::new(),
-            task_id: task.id,
-            owner,
-            lead: None,
-            remind_at: at,
-            status: ReminderStatus::Pending,
-            fired_at: None,
-            created_at: Utc::now(),
-        };
-        let later = reminder(Utc::now() + chrono::Duration::milliseconds(700));
+        let later = pending(&task, Utc::now() + chrono::Duration::milliseconds(700));
         store.create_reminder(&later).await.expect("later");
-        let now = reminder(Utc::now());
+        let now = pending(&task, Utc::now());
         store.create_reminder(&now).await.expect("now");
-        // Firing records `fired_at` (the status turns TRIGGERED when the reminder consumer reads the event).
-        let fired_at = |id| {
-            let store = store.clone();
-            async move {
-                let all = store.list_reminders(owner, task.id).await.expect("list");
-                all.into_iter()
-                    .find(|r| r.id == id)
-                    .expect("reminder")
-                    .fired_at
-            }
-        };
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while fired_at(now.id).await.is_none() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the due reminder never fired"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        fired_at(&*store, &task, now.id, deadline).await;
         let checked = Utc::now();
-        let early = fired_at(later.id).await;
+        let early = store
+            .list_reminders(task.owner, task.id)
+            .await
+            .expect("list")
+            .into_iter()
+            .find(|r| r.id == later.id)
+            .expect("later")
+            .fired_at;
         if checked < later.remind_at {
             assert_eq!(early, None, "the later reminder fired early");
         }
-        let fired = loop {
-            if let Some(fired) = fired_at(later.id).await {
-                break fired;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the later reminder never fired"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
+        let fired = fired_at(&*store, &task, later.id, deadline).await;
         assert!(
             fired >= later.remind_at,
             "fired {fired} before {}",
             later.remind_at
+        );
+        shutdown.cancel();
+        running.await.expect("scheduler");
+    }
+
+    /// A reminder claimed by a scheduler that crashed before firing it: a running scheduler leaves it alone while
+    /// the lease runs and fires it once the lease has run out.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_running_scheduler_fires_what_a_crashed_one_claimed_once_its_lease_ran_out() {
+        let store = store().await;
+        let task = stored_task(&*store, "Orphaned").await;
+        let orphan = pending(&task, Utc::now() - chrono::Duration::seconds(1));
+        store.create_reminder(&orphan).await.expect("reminder");
+        let lease = Duration::from_millis(1_500);
+        let claimed_at = Utc::now();
+        let claims = store
+            .claim_due_reminders(claimed_at, 100, lease)
+            .await
+            .expect("claim");
+        assert!(claims.iter().any(|c| c.reminder.id == orphan.id));
+
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(
+            Scheduler::new(store.clone(), Duration::from_secs(30)).run(shutdown.clone()),
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let fired = fired_at(&*store, &task, orphan.id, deadline).await;
+        let lease_end = claimed_at + chrono::Duration::from_std(lease).expect("lease");
+        assert!(
+            fired >= lease_end,
+            "fired at {fired}, within the lease that ran to {lease_end}"
         );
         shutdown.cancel();
         running.await.expect("scheduler");
