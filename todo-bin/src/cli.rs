@@ -190,12 +190,18 @@ fn worker_selection(chosen: &[Worker]) -> Vec<Worker> {
     }
 }
 
-fn settings(retry: &crate::config::RetryArgs) -> anyhow::Result<WorkerSettings> {
+fn settings(
+    retry: &crate::config::RetryArgs,
+    outbox: &crate::config::OutboxArgs,
+) -> anyhow::Result<WorkerSettings> {
     Ok(WorkerSettings {
         retry: RetryConfig::from(retry),
         faults: FaultInjection::parse(retry.fault_inject.as_deref()).map_err(anyhow::Error::msg)?,
         reminder_lease: Duration::from_secs(30),
-        relay: crate::workers::RelayConfig::default(),
+        relay: crate::workers::RelayConfig {
+            retention: outbox.retention(),
+            ..crate::workers::RelayConfig::default()
+        },
     })
 }
 
@@ -215,7 +221,7 @@ async fn serve(
     } else {
         worker_selection(&args.workers)
     };
-    let settings = settings(&args.retry)?;
+    let settings = settings(&args.retry, &args.outbox)?;
     let store = app::open_store(&store_cfg).await?;
     let broker = Broker::new(&broker_cfg, &store)?;
     let token = CancellationToken::new();
@@ -321,7 +327,7 @@ async fn worker(
     let store_cfg = store_config(&args.store)?;
     let broker_cfg = BrokerConfig::from_args(&args.kafka).map_err(anyhow::Error::msg)?;
     let selection = worker_selection(&args.only);
-    let settings = settings(&args.retry)?;
+    let settings = settings(&args.retry, &args.outbox)?;
     let store = app::open_store(&store_cfg).await?;
     let broker = Broker::new(&broker_cfg, &store)?;
     let token = CancellationToken::new();
@@ -438,6 +444,20 @@ mod tests {
     use clap::Parser as _;
 
     use super::*;
+
+    #[test]
+    fn the_outbox_retention_flag_reaches_the_relay_and_the_pruner() {
+        let argv = ["todo", "worker", "--outbox-retention-hours", "36"];
+        let Some(Command::Worker(args)) = Cli::try_parse_from(argv).expect("flags").command else {
+            panic!("worker expected")
+        };
+        let settings = settings(&args.retry, &args.outbox).expect("settings");
+        assert_eq!(settings.relay.retention, Duration::from_secs(36 * 3600));
+        assert_eq!(
+            settings.relay.prune_every,
+            crate::workers::RelayConfig::default().prune_every
+        );
+    }
 
     fn token_args(flags: &[&str]) -> TokenArgs {
         let mut argv = vec!["todo", "token"];

@@ -158,6 +158,27 @@ pub struct RetryArgs {
     pub fault_inject: Option<String>,
 }
 
+/// How long the outbox keeps its rows.
+#[derive(Debug, Clone, Args)]
+pub struct OutboxArgs {
+    /// Hours an outbox row is kept after it was published (with a broker) or read by every consumer group
+    /// (embedded), for replays and a relay or consumer catching up; older rows are pruned every 10 minutes.
+    #[arg(
+        long,
+        env = "TODO_OUTBOX_RETENTION_HOURS",
+        default_value_t = 7 * 24,
+        value_parser = clap::value_parser!(u64).range(1..=24 * 366)
+    )]
+    pub outbox_retention_hours: u64,
+}
+
+impl OutboxArgs {
+    /// The retention as a duration.
+    pub fn retention(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.outbox_retention_hours * 3600)
+    }
+}
+
 /// `todo serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -194,6 +215,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub retry: RetryArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub outbox: OutboxArgs,
 }
 
 /// `todo worker`.
@@ -214,6 +238,9 @@ pub struct WorkerArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub retry: RetryArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub outbox: OutboxArgs,
 }
 
 /// The workers a process can run.
@@ -601,6 +628,32 @@ mod tests {
             BrokerConfig::from_args(&s.kafka),
             Ok(BrokerConfig::Embedded)
         ));
+    }
+
+    #[test]
+    fn the_outbox_retention_is_a_week_unless_set_in_whole_hours() {
+        let Some(Command::Serve(s)) = parse(&["serve"]).command else {
+            panic!("serve expected")
+        };
+        assert_eq!(
+            s.outbox.retention(),
+            std::time::Duration::from_secs(7 * 24 * 3600)
+        );
+        let Some(Command::Worker(w)) = parse(&["worker", "--outbox-retention-hours", "36"]).command
+        else {
+            panic!("worker expected")
+        };
+        assert_eq!(
+            w.outbox.retention(),
+            std::time::Duration::from_secs(36 * 3600)
+        );
+        for bad in ["0", "-1", "2h", "9000"] {
+            let flag = format!("--outbox-retention-hours={bad}");
+            let err = Cli::try_parse_from(["todo", "serve", flag.as_str()])
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains("--outbox-retention-hours"), "{bad}: {err}");
+        }
     }
 
     #[test]
