@@ -298,6 +298,9 @@ impl Event {
     /// let a = Event::new("todo-backend", now, data.clone());
     /// let b = Event::new("todo-backend", now, data);
     /// assert_ne!(a.id(), b.id());
+    /// // Time-ordered: a later event of the process has a greater id.
+    /// assert_eq!(a.id().get_version_num(), 7);
+    /// assert!(a.id() < b.id());
     /// assert_eq!((a.source(), a.time()), ("todo-backend", now));
     /// ```
     pub fn new(source: impl Into<String>, time: DateTime<Utc>, data: impl Into<EventData>) -> Self {
