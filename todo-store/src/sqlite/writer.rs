@@ -414,7 +414,7 @@ fn commit_together(conn: &mut Connection, group: &[Job]) -> Result<Vec<Result<u6
         results.push(match job {
             _ if !live => Err(abandoned()),
             Job::Create(_) => Ok(0),
-            Job::Audit(a) => Ok(AUDITS.run(&tx, &a.rows.iter().collect::<Vec<_>>())?),
+            Job::Audit(_) => Ok(job.insert(&tx)?),
         });
     }
     tx.commit().map_err(sqlite_err)?;
