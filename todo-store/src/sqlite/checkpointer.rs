@@ -41,8 +41,7 @@ pub(super) const INTERVAL: Duration = Duration::from_millis(20);
 /// store do not wake it).
 pub(super) const IDLE: Duration = Duration::from_secs(1);
 
-/// Log size, in pages, from which a checkpoint holds the writer queue to start the log over under load (256 MiB of
-/// 4 KiB pages). Each start-over disturbs the writes around it (measured: at 64 clients creating tasks, p99 latency
+/// Log size, in pages, from which the log is started over under load (256 MiB of 4 KiB pages). Each start-over disturbs the writes around it (measured: at 64 clients creating tasks, p99 latency
 /// 31 ms with a start-over every 16,384 pages, 19 ms every 65,536), so under load the log is started over seldom.
 /// A store that goes quiet needs no help: its log is copied completely, and the next write starts it over.
 pub(super) const RESTART_FRAMES: i64 = 65_536;
@@ -228,6 +227,7 @@ impl StartOver {
     /// later round.
     fn last_pass(&self, conn: &Connection) {
         match checkpoint(conn) {
+            // An empty log, or a pass that found another checkpoint running, prepares nothing.
             Ok(log) => {
                 if log.frames > 0 && log.copied == log.frames {
                     self.copied.store(log.frames, Ordering::Release);
@@ -238,7 +238,8 @@ impl StartOver {
     }
 }
 
-/// The write-ahead log after a checkpoint.
+/// The write-ahead log after a checkpoint. Both counts are -1 when another connection was checkpointing (SQLite
+/// then copies nothing and reports no size).
 #[derive(Debug, Clone, Copy)]
 struct Log {
     /// Pages in the log.
