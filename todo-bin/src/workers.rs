@@ -281,11 +281,9 @@ impl Scheduler {
     /// Store errors.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
         let now = Utc::now();
-        // The store compares whole milliseconds: asking for what is due a millisecond ago claims only reminders whose
-        // `remind_at` has passed, so none fires (and records `fired_at`) a fraction of a millisecond early.
         let due = self
             .store
-            .claim_due_reminders(now - chrono::Duration::milliseconds(1), 100, self.lease)
+            .claim_due_reminders(claimable(now), 100, self.lease)
             .await?;
         let fires: Vec<ReminderFire> = due
             .iter()
@@ -338,8 +336,8 @@ impl Scheduler {
             if shutdown.is_cancelled() {
                 break;
             }
-            // Reminders due at this instant were claimable by this round's claim, unless another claimer holds them.
-            let cutoff = Utc::now() - chrono::Duration::milliseconds(1);
+            // Reminders due by now were claimable by this round's claim, unless another claimer holds them.
+            let cutoff = claimable(Utc::now());
             if claim {
                 match self.run_once().await {
                     Ok(n) if n > 0 => continue,
@@ -377,11 +375,18 @@ impl Scheduler {
     }
 }
 
+/// The latest `remind_at` a claim at `now` takes. The store compares whole milliseconds: asking for what was due a
+/// millisecond ago claims only reminders whose `remind_at` has passed, so none fires (and records `fired_at`) a
+/// fraction of a millisecond early.
+fn claimable(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - chrono::Duration::milliseconds(1)
+}
+
 /// How long the scheduler waits before claiming again when the next due reminder is claimed by another scheduler.
 const HELD_RETRY: Duration = Duration::from_secs(1);
 
 /// How long the scheduler sleeps when the next pending reminder is due at `next`: until the millisecond after it,
-/// when [`Scheduler::run_once`] claims it (see there); nothing if it is due already; at most 30 s.
+/// when a claim takes it (see [`claimable`]); nothing if it is due already; at most 30 s.
 fn until_due(next: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Duration {
     const MAX: Duration = Duration::from_secs(30);
     match next {
