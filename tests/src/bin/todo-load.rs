@@ -1273,17 +1273,19 @@ async fn run(args: Args) -> anyhow::Result<i32> {
                     ..MemStats::default()
                 })
                 .collect();
-            let mut cpu_at_load_end: Vec<f64> = vec![0.0; procs.len()];
-            let mut written_at_load_end: Vec<u64> = vec![0; procs.len()];
+            // CPU time and storage writes are counted up to the end of the load phase.
+            let end_of_load = |stats: &mut [MemStats]| {
+                for (p, s) in procs.iter().zip(stats) {
+                    s.cpu_end = read_cpu(&p.pid.to_string()).unwrap_or(0.0);
+                    s.written_end = read_written(p.pid).unwrap_or(0);
+                }
+            };
             let mut load_ended = false;
             while sampling.load(Ordering::Relaxed) {
                 let in_load = load_phase.load(Ordering::Relaxed);
                 if !in_load && !load_ended {
                     load_ended = true;
-                    for (i, p) in procs.iter().enumerate() {
-                        cpu_at_load_end[i] = read_cpu(&p.pid.to_string()).unwrap_or(0.0);
-                        written_at_load_end[i] = read_written(p.pid).unwrap_or(0);
-                    }
+                    end_of_load(&mut stats);
                 }
                 for (p, s) in procs.iter().zip(stats.iter_mut()) {
                     if let Some((rss, hwm)) = read_mem(p.pid) {
@@ -1300,17 +1302,8 @@ async fn run(args: Args) -> anyhow::Result<i32> {
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            for (i, s) in stats.iter_mut().enumerate() {
-                s.cpu_end = if load_ended {
-                    cpu_at_load_end[i]
-                } else {
-                    read_cpu(&procs[i].pid.to_string()).unwrap_or(0.0)
-                };
-                s.written_end = if load_ended {
-                    written_at_load_end[i]
-                } else {
-                    read_written(procs[i].pid).unwrap_or(0)
-                };
+            if !load_ended {
+                end_of_load(&mut stats);
             }
             stats
         })
