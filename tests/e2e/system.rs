@@ -7,6 +7,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use todo_e2e::harness::{Api, PgDatabase, Tansu, TempDir, TodoProcess, todo_command};
 
+/// How many of the broker's last output lines a failing test prints.
+const BROKER_LOG_LINES: usize = 200;
+
 /// Which wiring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
@@ -322,6 +325,20 @@ impl System {
                 "\n===== {} =====\n{}",
                 w.proc.name(),
                 w.proc.output()
+            ));
+        }
+        if let Some(b) = &self.broker {
+            // The broker's group coordinator says when it drops a member and starts a new generation; its last
+            // lines are enough to tell a consumer group that never formed again from a stalled consumer.
+            let output = b.proc.output();
+            let lines: Vec<&str> = output.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(BROKER_LOG_LINES)..];
+            out.push_str(&format!(
+                "\n===== {} (last {} of {} lines) =====\n{}",
+                b.proc.name(),
+                tail.len(),
+                lines.len(),
+                tail.join("\n")
             ));
         }
         out

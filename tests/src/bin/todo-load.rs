@@ -10,7 +10,8 @@
 //! slot busy at its scheduled time is sent as soon as one frees and counted as late (never dropped), and latency is
 //! measured from the scheduled send time, so the time it waited counts (no coordinated omission). It reports
 //! throughput and latency percentiles per operation, errors by status, the server processes' memory and CPU, and
-//! then checks the event pipeline end to end:
+//! then checks the event pipeline end to end (with `--timeline`, also the load phase slice by slice, to see
+//! whether the slowest requests are spread out or come in bursts):
 //!
 //! - event lag: every acknowledged change must show up in `GET /api/v1/audit`; it waits (up to
 //!   `--settle-timeout`) until every expected row arrived, reports missing rows as an error, and computes
@@ -128,6 +129,10 @@ struct Args {
     /// Seed of the random choices.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Also print the load phase in slices of this many seconds (requests, p50, p99, max, and how many of the
+    /// run's slowest 1% each slice holds), to see whether the tail is spread out or comes in bursts.
+    #[arg(long, value_name = "SECONDS")]
+    timeline: Option<f64>,
 }
 
 // ----------------------------------------------------------------------------------------------------------
@@ -302,6 +307,9 @@ struct Recorder {
     late: u64,
     /// Open loop: actual send time minus scheduled send time.
     send_delay: Histogram<u64>,
+    /// With `--timeline`: each successful request's start (microseconds into the load phase) and latency
+    /// (microseconds).
+    timeline: Vec<(u64, u64)>,
 }
 
 impl Recorder {
@@ -317,6 +325,7 @@ impl Recorder {
             reminders: Vec::new(),
             late: 0,
             send_delay: hist(),
+            timeline: Vec::new(),
         }
     }
 
@@ -326,6 +335,42 @@ impl Recorder {
             .entry(format!("{} {what}", op.name()))
             .or_default() += 1;
     }
+}
+
+/// A slice of the load phase (`--timeline`): the requests sent in it.
+struct Slice {
+    /// Start of the slice, in seconds into the load phase.
+    from_s: f64,
+    latency: Histogram<u64>,
+    /// Requests slower than the threshold given to [`slices`] (the run's p99).
+    slowest: u64,
+}
+
+/// Cuts `requests` (send time and latency, both in microseconds, the send time from the start of the load
+/// phase) into consecutive slices `width_us` wide by send time, from the first slice to the last one any request
+/// falls in (slices without requests included, so that a stall shows).
+fn slices(requests: &[(u64, u64)], width_us: u64, slowest_above_us: u64) -> Vec<Slice> {
+    let width_us = width_us.max(1);
+    let count = requests
+        .iter()
+        .map(|&(at, _)| at / width_us + 1)
+        .max()
+        .unwrap_or(0);
+    let mut cut: Vec<Slice> = (0..count)
+        .map(|i| Slice {
+            from_s: (i * width_us) as f64 / 1e6,
+            latency: hist(),
+            slowest: 0,
+        })
+        .collect();
+    for &(at, latency) in requests {
+        let slice = &mut cut[(at / width_us) as usize];
+        slice.latency.saturating_record(latency);
+        if latency > slowest_above_us {
+            slice.slowest += 1;
+        }
+    }
+    cut
 }
 
 // ----------------------------------------------------------------------------------------------------------
@@ -343,6 +388,8 @@ struct Plan {
     /// Open loop: requests per second, and the index of the next scheduled request.
     rate: Option<f64>,
     next: AtomicU64,
+    /// `--timeline` was given: clients keep each request's start and latency.
+    timeline: bool,
 }
 
 /// A request claimed more than this after its scheduled time counts as late (every slot was busy).
@@ -567,10 +614,15 @@ async fn client(plan: Arc<Plan>, user: usize, token: String, seed: u64) -> Recor
             }
             continue;
         }
+        let latency_us = elapsed.as_micros().max(1) as u64;
         rec.latency
             .get_mut(&op)
             .expect("every op has a histogram")
-            .saturating_record(elapsed.as_micros().max(1) as u64);
+            .saturating_record(latency_us);
+        if plan.timeline {
+            let from_start = started.saturating_duration_since(plan.start).as_micros() as u64;
+            rec.timeline.push((from_start, latency_us));
+        }
         *rec.ok.entry(op).or_default() += 1;
         // Bookkeeping from the answer (the task picked above is found again by id).
         match op {
@@ -1209,6 +1261,11 @@ async fn run(args: Args) -> anyhow::Result<i32> {
     {
         bail!("--rate must be a positive number of requests per second");
     }
+    if let Some(width) = args.timeline
+        && !(width.is_finite() && width >= 0.001)
+    {
+        bail!("--timeline must be a number of seconds, at least 0.001");
+    }
     let users = args.users.unwrap_or(args.concurrency).max(1);
     let base = args.url.trim_end_matches('/').to_owned();
     let http = reqwest::Client::builder()
@@ -1326,6 +1383,7 @@ async fn run(args: Args) -> anyhow::Result<i32> {
         stop: started + Duration::from_secs_f64(args.duration),
         rate: args.rate,
         next: AtomicU64::new(0),
+        timeline: args.timeline.is_some(),
     });
     let mut handles = Vec::new();
     for c in 0..args.concurrency {
@@ -1355,8 +1413,10 @@ async fn run(args: Args) -> anyhow::Result<i32> {
     let mut reminders: Vec<(usize, SetReminderRec)> = Vec::new();
     let mut late = 0u64;
     let mut send_delay = hist();
+    let mut timeline: Vec<(u64, u64)> = Vec::new();
     for r in recorders {
         late += r.late;
+        timeline.extend(r.timeline);
         send_delay.add(&r.send_delay).expect("same bounds");
         for (op, h) in &r.latency {
             latency
@@ -1462,6 +1522,48 @@ async fn run(args: Args) -> anyhow::Result<i32> {
         ms(all.value_at_quantile(0.99)),
         ms(all.max())
     );
+    let mut timeline_json = json!(null);
+    if let Some(width) = args.timeline {
+        let p99 = all.value_at_quantile(0.99);
+        let cut = slices(&timeline, (width * 1e6) as u64, p99);
+        say!(
+            to_err,
+            "  timeline, slices of {width} s by send time (slowest: of the requests slower than the p99 of {:.2} ms):",
+            ms(p99)
+        );
+        say!(
+            to_err,
+            "  {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "from s",
+            "requests",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "slowest"
+        );
+        for c in &cut {
+            say!(
+                to_err,
+                "  {:>9.3} {:>9} {:>9.2} {:>9.2} {:>9.2} {:>9}",
+                c.from_s,
+                c.latency.len(),
+                ms(c.latency.value_at_quantile(0.5)),
+                ms(c.latency.value_at_quantile(0.99)),
+                ms(c.latency.max()),
+                c.slowest
+            );
+        }
+        timeline_json = json!({
+            "slice_seconds": width,
+            "slowest_above_ms": ms(p99),
+            "slices": cut.iter().map(|c| {
+                let mut v = summary(&c.latency);
+                v["from_s"] = json!(round3(c.from_s));
+                v["slowest"] = json!(c.slowest);
+                v
+            }).collect::<Vec<_>>(),
+        });
+    }
     if !errors.is_empty() {
         say!(
             to_err,
@@ -1927,6 +2029,7 @@ async fn run(args: Args) -> anyhow::Result<i32> {
         "requests_failed": total_err,
         "throughput_per_second": round3(total_ok as f64 / elapsed),
         "latency_all": summary(&all),
+        "timeline": timeline_json,
         "operations": ops_json,
         "errors": errors,
         "events_acknowledged": events_acked,
@@ -1945,4 +2048,46 @@ async fn run(args: Args) -> anyhow::Result<i32> {
         None => {}
     }
     Ok(if failures.is_empty() { 0 } else { 2 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_cut_requests_by_send_time_and_count_the_slowest_in_each() {
+        // (send time, latency) in microseconds; slices of 100 ms; the slowest are those over 10 ms.
+        let requests = [
+            (0, 1_000),
+            (99_999, 2_000),
+            (100_000, 50_000),
+            (150_000, 3_000),
+            (350_000, 20_000),
+        ];
+        let cut = slices(&requests, 100_000, 10_000);
+        // Slice start, requests, slowest latency in whole milliseconds (the histogram keeps three digits), how
+        // many over the threshold.
+        let counts: Vec<(f64, u64, u64, u64)> = cut
+            .iter()
+            .map(|c| {
+                (
+                    c.from_s,
+                    c.latency.len(),
+                    c.latency.max() / 1_000,
+                    c.slowest,
+                )
+            })
+            .collect();
+        // The empty third slice is kept: a stall shows as a gap.
+        assert_eq!(
+            counts,
+            [
+                (0.0, 2, 2, 0),
+                (0.1, 2, 50, 1),
+                (0.2, 0, 0, 0),
+                (0.3, 1, 20, 1),
+            ]
+        );
+        assert!(slices(&[], 100_000, 10_000).is_empty());
+    }
 }
