@@ -341,9 +341,22 @@ impl Recorder {
 struct Slice {
     /// Start of the slice, in seconds into the load phase.
     from_s: f64,
-    latency: Histogram<u64>,
+    /// The latencies of its requests in microseconds, sorted (exact values: a histogram per slice would take
+    /// about 190 KB, too much for thousands of short slices).
+    latency: Vec<u64>,
     /// Requests slower than the threshold given to [`slices`] (the run's p99).
     slowest: u64,
+}
+
+impl Slice {
+    /// The latency at quantile `q` (nearest rank), in microseconds; 0 for an empty slice.
+    fn quantile(&self, q: f64) -> u64 {
+        let rank = ((q * self.latency.len() as f64).ceil() as usize).max(1);
+        self.latency
+            .get(rank.min(self.latency.len()).wrapping_sub(1))
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 /// Cuts `requests` (send time and latency, both in microseconds, the send time from the start of the load
@@ -359,16 +372,19 @@ fn slices(requests: &[(u64, u64)], width_us: u64, slowest_above_us: u64) -> Vec<
     let mut cut: Vec<Slice> = (0..count)
         .map(|i| Slice {
             from_s: (i * width_us) as f64 / 1e6,
-            latency: hist(),
+            latency: Vec::new(),
             slowest: 0,
         })
         .collect();
     for &(at, latency) in requests {
         let slice = &mut cut[(at / width_us) as usize];
-        slice.latency.saturating_record(latency);
+        slice.latency.push(latency);
         if latency > slowest_above_us {
             slice.slowest += 1;
         }
+    }
+    for slice in &mut cut {
+        slice.latency.sort_unstable();
     }
     cut
 }
@@ -1547,21 +1563,23 @@ async fn run(args: Args) -> anyhow::Result<i32> {
                 "  {:>9.3} {:>9} {:>9.2} {:>9.2} {:>9.2} {:>9}",
                 c.from_s,
                 c.latency.len(),
-                ms(c.latency.value_at_quantile(0.5)),
-                ms(c.latency.value_at_quantile(0.99)),
-                ms(c.latency.max()),
+                ms(c.quantile(0.5)),
+                ms(c.quantile(0.99)),
+                ms(c.quantile(1.0)),
                 c.slowest
             );
         }
         timeline_json = json!({
             "slice_seconds": width,
             "slowest_above_ms": ms(p99),
-            "slices": cut.iter().map(|c| {
-                let mut v = summary(&c.latency);
-                v["from_s"] = json!(round3(c.from_s));
-                v["slowest"] = json!(c.slowest);
-                v
-            }).collect::<Vec<_>>(),
+            "slices": cut.iter().map(|c| json!({
+                "from_s": round3(c.from_s),
+                "count": c.latency.len(),
+                "p50_ms": ms(c.quantile(0.5)),
+                "p99_ms": ms(c.quantile(0.99)),
+                "max_ms": ms(c.quantile(1.0)),
+                "slowest": c.slowest,
+            })).collect::<Vec<_>>(),
         });
     }
     if !errors.is_empty() {
@@ -2065,15 +2083,15 @@ mod tests {
             (350_000, 20_000),
         ];
         let cut = slices(&requests, 100_000, 10_000);
-        // Slice start, requests, slowest latency in whole milliseconds (the histogram keeps three digits), how
-        // many over the threshold.
-        let counts: Vec<(f64, u64, u64, u64)> = cut
+        // Slice start, requests, median, slowest, how many over the threshold.
+        let counts: Vec<(f64, usize, u64, u64, u64)> = cut
             .iter()
             .map(|c| {
                 (
                     c.from_s,
                     c.latency.len(),
-                    c.latency.max() / 1_000,
+                    c.quantile(0.5),
+                    c.quantile(1.0),
                     c.slowest,
                 )
             })
@@ -2082,12 +2100,26 @@ mod tests {
         assert_eq!(
             counts,
             [
-                (0.0, 2, 2, 0),
-                (0.1, 2, 50, 1),
-                (0.2, 0, 0, 0),
-                (0.3, 1, 20, 1),
+                (0.0, 2, 1_000, 2_000, 0),
+                (0.1, 2, 3_000, 50_000, 1),
+                (0.2, 0, 0, 0, 0),
+                (0.3, 1, 20_000, 20_000, 1),
             ]
         );
         assert!(slices(&[], 100_000, 10_000).is_empty());
+    }
+
+    #[test]
+    fn a_slice_quantile_is_the_nearest_rank() {
+        // Latencies 1..=200 microseconds sent in the same slice, in reverse order.
+        let requests: Vec<(u64, u64)> = (1..=200).rev().map(|l| (5, l)).collect();
+        let cut = slices(&requests, 1_000, 198);
+        assert_eq!(cut.len(), 1);
+        let slice = &cut[0];
+        assert_eq!(
+            [0.01, 0.5, 0.99, 1.0].map(|q| slice.quantile(q)),
+            [2, 100, 198, 200]
+        );
+        assert_eq!(slice.slowest, 2);
     }
 }
