@@ -166,7 +166,7 @@ pub struct OutboxArgs {
     #[arg(
         long,
         env = "TODO_OUTBOX_RETENTION_HOURS",
-        default_value_t = 7 * 24,
+        default_value_t = crate::workers::RelayConfig::DEFAULT_RETENTION_HOURS,
         value_parser = clap::value_parser!(u64).range(1..=24 * 366)
     )]
     pub outbox_retention_hours: u64,

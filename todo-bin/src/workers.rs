@@ -23,12 +23,17 @@ pub struct RelayConfig {
     pub prune_every: Duration,
 }
 
+impl RelayConfig {
+    /// The default [`RelayConfig::retention`], in hours: a week (`--outbox-retention-hours` defaults to it).
+    pub const DEFAULT_RETENTION_HOURS: u64 = 7 * 24;
+}
+
 impl Default for RelayConfig {
     fn default() -> Self {
         RelayConfig {
             batch: 256,
             lease_retry: Duration::from_secs(2),
-            retention: Duration::from_secs(7 * 24 * 3600),
+            retention: Duration::from_secs(Self::DEFAULT_RETENTION_HOURS * 3600),
             prune_every: Duration::from_secs(600),
         }
     }
