@@ -384,8 +384,11 @@ impl Scheduler {
 /// millisecond ago claims only reminders whose `remind_at` has passed, so none fires (and records `fired_at`) a
 /// fraction of a millisecond early.
 fn claimable(now: DateTime<Utc>) -> DateTime<Utc> {
-    now - chrono::Duration::milliseconds(1)
+    now - CLAIM_MARGIN
 }
+
+/// See [`claimable`]: a reminder is claimed once this much has passed since its `remind_at`.
+const CLAIM_MARGIN: chrono::TimeDelta = chrono::TimeDelta::milliseconds(1);
 
 /// How long the scheduler waits before claiming again when the next due reminder is claimed by another scheduler.
 const HELD_RETRY: Duration = Duration::from_secs(1);
@@ -395,7 +398,7 @@ const HELD_RETRY: Duration = Duration::from_secs(1);
 fn until_due(next: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Duration {
     const MAX: Duration = Duration::from_secs(30);
     match next {
-        Some(at) => (at + chrono::Duration::milliseconds(1) - now)
+        Some(at) => (at + CLAIM_MARGIN - now)
             .to_std()
             .unwrap_or(Duration::ZERO)
             .min(MAX),
