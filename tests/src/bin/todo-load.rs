@@ -351,11 +351,12 @@ struct Slice {
 impl Slice {
     /// The latency at quantile `q` (nearest rank), in microseconds; 0 for an empty slice.
     fn quantile(&self, q: f64) -> u64 {
-        let rank = ((q * self.latency.len() as f64).ceil() as usize).max(1);
-        self.latency
-            .get(rank.min(self.latency.len()).wrapping_sub(1))
-            .copied()
-            .unwrap_or(0)
+        let n = self.latency.len();
+        if n == 0 {
+            return 0;
+        }
+        let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+        self.latency[rank - 1]
     }
 }
 
