@@ -213,8 +213,8 @@ impl OutboxLog for StoreLog {
         self.0.set_cursor(consumer, seq).await.map_err(log_error)
     }
 
-    async fn wait(&self, timeout: Duration) {
-        self.0.wait_for_outbox(timeout).await;
+    fn changed(&self) -> todo_store::Wakeup {
+        self.0.outbox_changed()
     }
 }
 
@@ -408,6 +408,8 @@ pub fn spawn_stream_feed(store: Arc<dyn Store>, hub: StreamHub, shutdown: Cancel
             positions.push(log.max_seq(t).await.unwrap_or(0));
         }
         loop {
+            // Armed before the reads: events committed while they run still wake the feed.
+            let changed = log.changed();
             let mut any = false;
             for (i, topic) in topics.iter().enumerate() {
                 if hub.receivers() == 0 {
@@ -431,7 +433,7 @@ pub fn spawn_stream_feed(store: Arc<dyn Store>, hub: StreamHub, shutdown: Cancel
             if !any {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
-                    () = log.wait(Duration::from_secs(1)) => {}
+                    _ = tokio::time::timeout(Duration::from_secs(1), changed) => {}
                 }
             }
         }

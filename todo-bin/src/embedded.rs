@@ -58,8 +58,9 @@ pub trait OutboxLog: Send + Sync + 'static {
     async fn cursor(&self, consumer: &str) -> Result<i64, todo_kafka::Error>;
     /// Stores a consumer's cursor.
     async fn set_cursor(&self, consumer: &str, seq: i64) -> Result<(), todo_kafka::Error>;
-    /// Resolves when new records may have been committed (or after `timeout`).
-    async fn wait(&self, timeout: Duration);
+    /// A wake-up armed now, for the next commit that may add records: arm it before reading, then wait on it, and
+    /// records committed in between still wake it.
+    fn changed(&self) -> todo_store::Wakeup;
 }
 
 /// The embedded broker over an [`OutboxLog`].
@@ -293,9 +294,12 @@ impl Subscription for OutboxSubscription {
             if let Some(d) = self.pop() {
                 return d.map(Ok);
             }
+            let changed = self.log.changed();
             match self.fill().await {
                 Ok(true) => continue,
-                Ok(false) => self.log.wait(Duration::from_millis(500)).await,
+                Ok(false) => {
+                    let _ = tokio::time::timeout(Duration::from_millis(500), changed).await;
+                }
                 Err(e) => {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     return Some(Err(e));

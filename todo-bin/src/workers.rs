@@ -174,6 +174,8 @@ impl Relay {
                 self.pruner.prune().await;
                 next_prune = tokio::time::Instant::now() + self.config.prune_every;
             }
+            // Armed before the read: rows committed while this batch is published still wake the relay.
+            let changed = self.store.outbox_changed();
             match self.run_once().await {
                 Ok(n) if n == self.config.batch => continue,
                 Ok(_) => {
@@ -183,7 +185,7 @@ impl Relay {
                     }
                     tokio::select! {
                         () = shutdown.cancelled() => return,
-                        () = self.store.wait_for_outbox(Duration::from_secs(1)) => {}
+                        _ = tokio::time::timeout(Duration::from_secs(1), changed) => {}
                     }
                 }
                 Err(e) => {
@@ -356,6 +358,8 @@ impl Scheduler {
                     }
                 }
             }
+            // Armed before the read: a reminder committed between the read and the wait still wakes it.
+            let changed = self.store.reminders_changed();
             let sleep = match self.store.next_reminder_at().await {
                 // Due, yet the claim found nothing: another claimer holds it until it fires it or its lease runs
                 // out (it crashed). Claiming again at once would only spin.
@@ -374,7 +378,7 @@ impl Scheduler {
                 () = shutdown.cancelled() => break,
                 () = tokio::time::sleep(sleep) => {}
                 // A reminder was added or changed: read when the next one is due before claiming.
-                () = self.store.wait_for_reminders(sleep) => claim = false,
+                () = changed => claim = false,
             }
         }
     }

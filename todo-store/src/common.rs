@@ -2,9 +2,9 @@
 //!
 //! Every statement binds its values (`$1`, `$2`, ...); the only SQL assembled at run time is the task list's
 //! filter and order, from fixed fragments chosen by enums. Backend-specific parts (search, claiming, wake-ups,
-//! migrations, the relay lease, how a create reaches its transaction) are inherent methods of each store:
-//! `search_clause`, `claim_due`, `notify_outbox`, `notify_reminders`, `outbox_waiter`, `reminder_waiter`,
-//! `run_migrations`, `relay_lease`, `create`, `write_gate`.
+//! migrations, the relay lease, how a create or an audit batch reaches its transaction) are inherent methods of
+//! each store: `search_clause`, `search_value`, `index_task`, `unindex_task`, `notify_outbox`, `notify_reminders`,
+//! `wake_other_processes`, `run_migrations`, `relay_lease`, `create`, `audit`, `write_gate`.
 
 /// A write transaction together with the store's place in its writer queue ([`SqliteStore`](crate::SqliteStore)
 /// has one; PostgreSQL none). The transaction ends (commit, or rollback on drop) before the place is given up:
@@ -385,14 +385,6 @@ macro_rules! impl_store {
                 Ok(inserted)
             }
 
-            async fn outbox_waiter(&self) {
-                self.outbox.notified().await;
-            }
-
-            async fn reminder_waiter(&self) {
-                self.reminders.notified().await;
-            }
-
             /// Claims due reminders for a lease; an expired lease (crashed claimer) makes a row claimable again.
             async fn claim_due(&self, now_ms: i64, until_ms: i64, token: uuid::Uuid, limit: i64) -> $crate::Result<Vec<uuid::Uuid>> {
                 let _gate = self.write_gate().await;
@@ -769,8 +761,8 @@ macro_rules! impl_store {
                 Ok(ms.and_then(chrono::DateTime::from_timestamp_millis))
             }
 
-            async fn wait_for_reminders(&self, timeout: std::time::Duration) {
-                let _ = tokio::time::timeout(timeout, self.reminder_waiter()).await;
+            fn reminders_changed(&self) -> $crate::Wakeup {
+                $crate::Wakeup::armed(&self.reminders)
             }
 
             async fn record_audit(&self, event: &todo_events::Event, recorded_at: chrono::DateTime<chrono::Utc>) -> $crate::Result<bool> {
@@ -920,8 +912,8 @@ macro_rules! impl_store {
                 self.relay_lease().await
             }
 
-            async fn wait_for_outbox(&self, timeout: std::time::Duration) {
-                let _ = tokio::time::timeout(timeout, self.outbox_waiter()).await;
+            fn outbox_changed(&self) -> $crate::Wakeup {
+                $crate::Wakeup::armed(&self.outbox)
             }
 
             async fn outbox_after(&self, topic: &str, after: i64, limit: usize) -> $crate::Result<Vec<$crate::OutboxRecord>> {

@@ -984,15 +984,7 @@ pub async fn task_update_moves_pending_reminders(store: Arc<dyn Store>) {
             updated_at: now(),
         },
     );
-    let waiter = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            let started = std::time::Instant::now();
-            store.wait_for_reminders(Duration::from_secs(10)).await;
-            started.elapsed()
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut scheduler = store.reminders_changed();
     let changed = store
         .update_task_with_reminders(&task, expected, std::slice::from_ref(&updated), &changes)
         .await
@@ -1001,10 +993,9 @@ pub async fn task_update_moves_pending_reminders(store: Arc<dyn Store>) {
         changed, 2,
         "only the pending, unfired reminders of the task change"
     );
-    let woke_after = waiter.await.expect("waiter");
     assert!(
-        woke_after < Duration::from_secs(5),
-        "the scheduler was not woken ({woke_after:?})"
+        woken(&mut scheduler),
+        "the scheduler's wake-up, armed before the update, was not woken by the time it returned"
     );
     assert_eq!(store.get_task(owner, task.id).await.expect("get"), task);
     let outbox = store
@@ -1431,6 +1422,70 @@ pub async fn relay_lease_has_one_holder(a: &dyn Store, b: &dyn Store) {
     drop(second);
 }
 
+/// Whether a wake-up has fired, without waiting.
+fn woken(wakeup: &mut crate::Wakeup) -> bool {
+    use std::future::Future as _;
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    std::pin::Pin::new(wakeup).poll(&mut cx).is_ready()
+}
+
+/// Wake-ups armed before a commit are woken by the time the write returns, whether or not anyone waited on them
+/// yet (a waiter arms, reads, then waits: a commit between its read and its wait is not missed); the outbox's by
+/// every write with events, the reminders' by every write that adds or fires reminders.
+pub async fn commits_wake_what_was_armed_before_them(store: &dyn Store) {
+    let owner = user();
+    let mut outbox = store.outbox_changed();
+    let mut reminders = store.reminders_changed();
+    let task = new_task(owner, "wake-ups");
+    store
+        .create_task(&task, &[], &[created(&task)])
+        .await
+        .expect("create");
+    assert!(
+        woken(&mut outbox),
+        "a create with an event wakes the outbox's waiters"
+    );
+
+    let mut outbox = store.outbox_changed();
+    let task = new_task(owner, "wake-ups with a reminder");
+    let due = reminder(&task, now() - Span::seconds(1));
+    store
+        .create_task(&task, std::slice::from_ref(&due), &[created(&task)])
+        .await
+        .expect("create");
+    assert!(
+        woken(&mut outbox),
+        "a create with an event wakes the outbox's waiters"
+    );
+    assert!(
+        woken(&mut reminders),
+        "a create with a reminder wakes the scheduler"
+    );
+
+    let mut outbox = store.outbox_changed();
+    let claims = store
+        .claim_due_reminders(now(), 10_000, Duration::from_secs(60))
+        .await
+        .expect("claim");
+    let claim = claims
+        .iter()
+        .find(|c| c.reminder.id == due.id)
+        .expect("the due reminder is claimed");
+    let fire = crate::ReminderFire {
+        id: due.id,
+        lease_token: claim.lease_token,
+        event: triggered_event(&due, "wake-ups with a reminder", now()),
+    };
+    assert_eq!(
+        store.fire_reminders(&[fire], now()).await.expect("fire"),
+        [true]
+    );
+    assert!(
+        woken(&mut outbox),
+        "a fired reminder's event wakes the outbox's waiters"
+    );
+}
+
 /// Runs every behaviour.
 pub async fn run_all(store: Arc<dyn Store>) {
     tasks_round_trip_and_are_scoped_by_owner(store.as_ref()).await;
@@ -1452,6 +1507,7 @@ pub async fn run_all(store: Arc<dyn Store>) {
     prune_keeps_what_readers_need(store.as_ref()).await;
     relay_lease_has_one_holder(store.as_ref(), store.as_ref()).await;
     task_update_moves_pending_reminders(store.clone()).await;
+    commits_wake_what_was_armed_before_them(store.as_ref()).await;
 }
 
 #[cfg(test)]
@@ -1525,20 +1581,12 @@ mod tests {
     async fn commits_wake_other_processes(store: &crate::PgStore, replica: &crate::PgStore) {
         use crate::Store as _;
         for with_reminder in [false, true] {
-            let waiter = {
-                let replica = replica.clone();
-                tokio::spawn(async move {
-                    let started = std::time::Instant::now();
-                    if with_reminder {
-                        replica.wait_for_reminders(Duration::from_secs(30)).await;
-                    } else {
-                        replica.wait_for_outbox(Duration::from_secs(30)).await;
-                    }
-                    started.elapsed()
-                })
+            let started = std::time::Instant::now();
+            let waiter = if with_reminder {
+                replica.reminders_changed()
+            } else {
+                replica.outbox_changed()
             };
-            // Let the waiter register before the commit.
-            tokio::time::sleep(Duration::from_millis(300)).await;
             let task = new_task(user(), "wake the others");
             let reminders = if with_reminder {
                 vec![reminder(&task, now() + chrono::Duration::hours(1))]
@@ -1549,10 +1597,11 @@ mod tests {
                 .create_task(&task, &reminders, &[created(&task)])
                 .await
                 .expect("create");
-            let waited = waiter.await.expect("waiter");
+            let woken = tokio::time::timeout(Duration::from_secs(20), waiter).await;
             assert!(
-                waited < Duration::from_secs(20),
-                "the other process was not woken (waited {waited:?}, reminder: {with_reminder})"
+                woken.is_ok(),
+                "the other process was not woken (waited {:?}, reminder: {with_reminder})",
+                started.elapsed()
             );
         }
     }

@@ -55,12 +55,14 @@ mod postgres;
 mod rows;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+mod wakeup;
 
 pub use self::error::{BoxError, Error, Result};
 #[cfg(feature = "postgres")]
 pub use self::postgres::{PgConfig, PgStore};
 #[cfg(feature = "sqlite")]
 pub use self::sqlite::{SqliteConfig, SqliteStore};
+pub use self::wakeup::Wakeup;
 
 /// How tags filter a task list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -480,8 +482,9 @@ pub trait Store: Send + Sync + 'static {
     /// Backend errors.
     async fn next_reminder_at(&self) -> Result<Option<DateTime<Utc>>>;
 
-    /// Resolves when a reminder may have been created (or after `timeout`).
-    async fn wait_for_reminders(&self, timeout: Duration);
+    /// A [`Wakeup`] armed now, for the next commit that may have created or changed a pending reminder. Arm it
+    /// before reading [`Store::next_reminder_at`], then wait on it: a reminder committed in between still wakes it.
+    fn reminders_changed(&self) -> Wakeup;
 
     // --- audit ---------------------------------------------------------------------------------------------
 
@@ -555,8 +558,9 @@ pub trait Store: Send + Sync + 'static {
     /// Backend errors.
     async fn try_acquire_relay_lease(&self) -> Result<Option<RelayLease>>;
 
-    /// Resolves when outbox rows may have been committed (or after `timeout`).
-    async fn wait_for_outbox(&self, timeout: Duration);
+    /// A [`Wakeup`] armed now, for the next commit that may have added outbox rows. Arm it before reading the
+    /// outbox, then wait on it: rows committed in between still wake it.
+    fn outbox_changed(&self) -> Wakeup;
 
     /// Up to `limit` rows of `topic` with a sequence greater than `after`, in order.
     ///

@@ -339,20 +339,22 @@ fn run(mut conn: Connection, shared: Shared, mut queue: mpsc::Receiver<Job>) {
         let gate = shared.writer.blocking_lock();
         fill(&mut group, &mut queue);
         let results = commit_group(&mut conn, &group);
-        let mut events = false;
-        let mut scheduled = false;
-        for (job, result) in group.drain(..).zip(results) {
-            if let (Job::Create(create), Ok(_)) = (&job, &result) {
+        // Wake-ups before answers: a caller's write has woken, when it returns, every wake-up armed before it.
+        let (mut events, mut scheduled) = (false, false);
+        for (job, result) in group.iter().zip(&results) {
+            if let (Job::Create(create), Ok(_)) = (job, result) {
                 events |= !create.events.is_empty();
                 scheduled |= !create.reminders.is_empty();
             }
-            job.answer(result);
         }
         if events {
             shared.outbox.notify_waiters();
         }
         if scheduled {
             shared.reminders.notify_waiters();
+        }
+        for (job, result) in group.drain(..).zip(results) {
+            job.answer(result);
         }
         // Still holding the queue: the checkpointer may want this thread to start the log over.
         if let Some(checkpoints) = &shared.checkpoints {
