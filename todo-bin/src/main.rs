@@ -4,7 +4,9 @@ use clap::Parser;
 
 /// jemalloc instead of the C library's allocator: in the server's profile under load, `malloc` and `free` were about
 /// a sixth of all samples, most on the runtime's worker threads, and with jemalloc a create costs 4 to 8% less CPU
-/// time for about 5 MB more resident memory (docs/benchmarks.md, "The global allocator").
+/// time for about 5 MB more resident memory (docs/benchmarks.md, "The global allocator"). It also serves the C
+/// libraries' `malloc` and `free` (the crate's `unprefixed_malloc_on_supported_platforms` feature): SQLite allocates
+/// for every statement, on the group writer's thread too.
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
