@@ -211,6 +211,9 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let store_cfg = store_config(&args.store)?;
     let broker_cfg = BrokerConfig::from_args(&args.kafka).map_err(anyhow::Error::msg)?;
+    broker_cfg
+        .check_store(&store_cfg)
+        .map_err(anyhow::Error::msg)?;
     let loopback = args.listen.ip().is_loopback();
     let (auth, local_token) = authenticator(&args.auth, loopback)?;
     if local_token.is_none() && args.auth.jwt_secret.is_none() && args.auth.jwks_url.is_none() {
@@ -326,6 +329,9 @@ async fn worker(
 ) -> anyhow::Result<()> {
     let store_cfg = store_config(&args.store)?;
     let broker_cfg = BrokerConfig::from_args(&args.kafka).map_err(anyhow::Error::msg)?;
+    broker_cfg
+        .check_store(&store_cfg)
+        .map_err(anyhow::Error::msg)?;
     let selection = worker_selection(&args.only);
     let settings = settings(&args.retry, &args.outbox)?;
     let store = app::open_store(&store_cfg).await?;

@@ -565,6 +565,28 @@ impl BrokerConfig {
         })
     }
 
+    /// Whether this broker can carry the events of `store` to consumers.
+    ///
+    /// The in-process broker reads the outbox by sequence number, each reader from where it stopped: that never
+    /// passes an event only where events commit in sequence order. SQLite's single writer commits them so;
+    /// PostgreSQL transactions commit in any order (one holding sequence 100 can commit after another's 101 was
+    /// read), so a reader could pass an event for good. With PostgreSQL, events go through Kafka (the relay
+    /// publishes every unpublished row, whatever the order of commits).
+    ///
+    /// # Errors
+    /// A message naming the flag to set.
+    pub fn check_store(&self, store: &StoreConfig) -> Result<(), String> {
+        match (self, store) {
+            (BrokerConfig::Embedded, StoreConfig::Postgres { .. }) => Err(
+                "--kafka-brokers (TODO_KAFKA_BROKERS) is required with a PostgreSQL --database-url: the \
+                 in-process broker reads the outbox in sequence order, which only SQLite commits in; \
+                 PostgreSQL transactions commit out of that order, and a consumer could pass an event"
+                    .into(),
+            ),
+            _ => Ok(()),
+        }
+    }
+
     /// A description without credentials, for start-up output.
     pub fn describe(&self) -> String {
         match self {
@@ -688,6 +710,36 @@ mod tests {
         assert_eq!(brokers, "k1:9092");
         assert_eq!(options["sasl.mechanism"], "SCRAM-SHA-512");
         assert_eq!(options["ssl.ca.location"], "/ca.pem");
+    }
+
+    #[test]
+    fn postgres_without_kafka_names_the_flag() {
+        for command in ["serve", "worker"] {
+            let cli = parse(&[command, "--database-url", "postgres://db/todo"]);
+            let (store, kafka) = match cli.command {
+                Some(Command::Serve(s)) => (s.store, s.kafka),
+                Some(Command::Worker(w)) => (w.store, w.kafka),
+                _ => panic!("{command} expected"),
+            };
+            let store = StoreConfig::from_args(&store).expect("valid");
+            let broker = BrokerConfig::from_args(&kafka).expect("valid");
+            let err = broker.check_store(&store).expect_err("rejected");
+            assert!(err.contains("--kafka-brokers"), "{err}");
+        }
+        let sqlite = StoreConfig::Sqlite {
+            path: "todo.db".into(),
+        };
+        assert_eq!(BrokerConfig::Embedded.check_store(&sqlite), Ok(()));
+        let kafka = BrokerConfig::Kafka {
+            brokers: "k:9092".into(),
+            options: BTreeMap::new(),
+        };
+        let postgres = StoreConfig::Postgres {
+            url: "postgres://db/todo".into(),
+            max_connections: 16,
+        };
+        assert_eq!(kafka.check_store(&postgres), Ok(()));
+        assert_eq!(kafka.check_store(&sqlite), Ok(()));
     }
 
     #[test]
