@@ -514,3 +514,82 @@ async fn events_reach_the_audit_log_and_recurrence_creates_the_next_instance() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The live stream carries the user's own events as server-sent events (type, id, CloudEvents JSON), in the order
+/// they were committed, and none of another user's.
+#[tokio::test]
+async fn the_live_stream_carries_the_users_own_events() {
+    let app = TestApp::spawn().await;
+    let (user, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let (token, other_token) = (app.token(user), app.token(other));
+    let res = app
+        .router()
+        .oneshot(
+            Request::builder()
+                .uri("/api/v1/events/stream")
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers().get(header::CONTENT_TYPE).expect("type"),
+        "text/event-stream"
+    );
+    let mut body = res.into_body();
+
+    let foreign = create(&app, &other_token, json!({"title": "Not yours"})).await;
+    let task = create(&app, &token, json!({"title": "Yours"})).await;
+    let id = task["id"].as_str().expect("id");
+    call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/tasks/{id}/complete"),
+        Some(&token),
+        None,
+    )
+    .await;
+
+    // Server-sent events: messages end with a blank line; each line is `field: value`.
+    let mut text = String::new();
+    let mut messages: Vec<(String, Value)> = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while messages.len() < 2 {
+        let frame = tokio::time::timeout_at(deadline, body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("stream events so far: {messages:?}"))
+            .expect("open stream")
+            .expect("frame");
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        text.push_str(std::str::from_utf8(&data).expect("utf-8"));
+        while let Some(end) = text.find("\n\n") {
+            let message: String = text.drain(..end + 2).collect();
+            let field = |name: &str| {
+                message
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .map(str::to_owned)
+            };
+            let (Some(kind), Some(id), Some(data)) =
+                (field("event: "), field("id: "), field("data: "))
+            else {
+                continue;
+            };
+            let event: Value = serde_json::from_str(&data).expect("CloudEvents JSON");
+            assert_eq!(event["id"], id.as_str());
+            assert_eq!(event["type"], kind.as_str());
+            messages.push((kind, event));
+        }
+    }
+    let kinds: Vec<&str> = messages.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["task.created", "task.completed"]);
+    for (_, event) in &messages {
+        assert_eq!(event["data"]["task_id"], id);
+        assert_eq!(event["data"]["user_id"], user.to_string());
+        assert_ne!(event["data"]["task_id"], foreign["id"]);
+    }
+}
