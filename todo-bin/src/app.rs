@@ -398,39 +398,49 @@ pub fn spawn_workers(
     Workers { tasks, metrics }
 }
 
-/// Feeds the live stream from the outbox: every committed event of the three topics, whoever wrote it.
+/// Feeds the live stream from the outbox: every committed event of the three topics, whoever wrote it, once.
+///
+/// Sequence numbers are taken when a row is written, and on PostgreSQL rows commit in any order: a reader that moved
+/// past every sequence it read would pass for good a row that commits after a later one was read. The feed moves its
+/// position only over what it published and over gaps open for [`FeedPosition::GRACE`] (a row of another topic, a
+/// write rolled back), and publishes rows past a gap at once, each once however often it reads them.
 pub fn spawn_stream_feed(store: Arc<dyn Store>, hub: StreamHub, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let log = StoreLog(store);
         let topics = todo_events::Topic::ALL.map(todo_events::Topic::name);
-        let mut positions = Vec::new();
-        for t in topics {
-            positions.push(log.max_seq(t).await.unwrap_or(0));
-        }
+        let end = async |log: &StoreLog| {
+            let mut end = 0;
+            for topic in topics {
+                end = end.max(log.max_seq(topic).await.unwrap_or(0));
+            }
+            end
+        };
+        let mut position = FeedPosition::new(end(&log).await);
         loop {
             // Armed before the reads: events committed while they run still wake the feed.
             let changed = log.changed();
-            let mut any = false;
-            for (i, topic) in topics.iter().enumerate() {
-                if hub.receivers() == 0 {
-                    // Nobody listens: skip ahead instead of reading.
-                    if let Ok(max) = log.max_seq(topic).await {
-                        positions[i] = max;
+            let mut published = false;
+            if hub.receivers() == 0 {
+                // Nobody listens: skip ahead instead of reading.
+                position = FeedPosition::new(end(&log).await);
+            } else {
+                let mut rows = Vec::new();
+                for topic in topics {
+                    if let Ok(mut read) = log.read_after(topic, position.done, 256).await {
+                        rows.append(&mut read);
                     }
-                    continue;
                 }
-                if let Ok(rows) = log.read_after(topic, positions[i], 256).await {
-                    for row in rows {
-                        positions[i] = row.seq;
-                        any = true;
-                        if let Ok(event) = todo_events::binding::decode(&row.headers, &row.payload)
-                        {
-                            hub.publish(event);
-                        }
+                rows.sort_unstable_by_key(|r| r.seq);
+                let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+                let fresh = position.read(&seqs, std::time::Instant::now());
+                for row in rows.iter().filter(|r| fresh.contains(&r.seq)) {
+                    published = true;
+                    if let Ok(event) = todo_events::binding::decode(&row.headers, &row.payload) {
+                        hub.publish(event);
                     }
                 }
             }
-            if !any {
+            if !published {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     _ = tokio::time::timeout(Duration::from_secs(1), changed) => {}
@@ -438,6 +448,65 @@ pub fn spawn_stream_feed(store: Arc<dyn Store>, hub: StreamHub, shutdown: Cancel
             }
         }
     });
+}
+
+/// Where the live stream reads the outbox ([`spawn_stream_feed`]).
+#[derive(Debug)]
+struct FeedPosition {
+    /// Every sequence up to this one was published or given up.
+    done: i64,
+    /// Sequences after `done` already published.
+    published: std::collections::BTreeSet<i64>,
+    /// Since when the sequence after `done` has been missing while a later one was published.
+    gap: Option<(i64, std::time::Instant)>,
+}
+
+impl FeedPosition {
+    /// How long a missing sequence is waited for: a write that took it may still commit.
+    const GRACE: Duration = Duration::from_secs(5);
+
+    fn new(done: i64) -> Self {
+        FeedPosition {
+            done,
+            published: std::collections::BTreeSet::new(),
+            gap: None,
+        }
+    }
+
+    /// Takes the sequences read after `done`, returns those to publish (the ones not published yet), and moves
+    /// `done` over what is published and over a gap open for [`Self::GRACE`].
+    fn read(&mut self, seqs: &[i64], now: std::time::Instant) -> Vec<i64> {
+        let fresh: Vec<i64> = seqs
+            .iter()
+            .copied()
+            .filter(|&seq| seq > self.done && self.published.insert(seq))
+            .collect();
+        loop {
+            while self.published.first() == Some(&(self.done + 1)) {
+                self.published.pop_first();
+                self.done += 1;
+            }
+            let Some(&next) = self.published.first() else {
+                self.gap = None;
+                break;
+            };
+            match self.gap {
+                Some((at, since)) if at == self.done => {
+                    if now.duration_since(since) < Self::GRACE {
+                        break;
+                    }
+                    // Given up: whatever took these sequences did not commit in time (or is of another topic).
+                    self.done = next - 1;
+                    self.gap = None;
+                }
+                _ => {
+                    self.gap = Some((self.done, now));
+                    break;
+                }
+            }
+        }
+        fresh
+    }
 }
 
 /// `/readyz`: the database answers, and the Kafka cluster answers when there is one.
@@ -464,5 +533,70 @@ impl Readiness for Ready {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::FeedPosition;
+
+    #[test]
+    fn the_feed_publishes_rows_in_order_once() {
+        let now = Instant::now();
+        let mut position = FeedPosition::new(10);
+        assert_eq!(position.read(&[11, 12, 13], now), [11, 12, 13]);
+        assert_eq!(position.done, 13);
+        assert!(position.read(&[], now).is_empty());
+        assert_eq!(position.read(&[14], now), [14]);
+        assert_eq!(position.done, 14);
+    }
+
+    /// A row that commits after a later one was read is still published, and the later one only once.
+    #[test]
+    fn a_row_committed_late_is_not_passed() {
+        let now = Instant::now();
+        let mut position = FeedPosition::new(0);
+        // 2 committed while 1 was still being written.
+        assert_eq!(position.read(&[2], now), [2]);
+        assert_eq!(position.done, 0, "the feed waits at the gap");
+        assert!(
+            position
+                .read(&[2], now + Duration::from_millis(10))
+                .is_empty()
+        );
+        assert_eq!(
+            position.read(&[1, 2, 3], now + Duration::from_millis(20)),
+            [1, 3]
+        );
+        assert_eq!(position.done, 3);
+        assert!(position.published.is_empty());
+    }
+
+    /// A sequence that never shows up (a rolled-back write, a row of another topic) holds the position for the grace
+    /// period only; rows after it are published meanwhile.
+    #[test]
+    fn a_gap_is_given_up_after_the_grace_period() {
+        let start = Instant::now();
+        let mut position = FeedPosition::new(0);
+        assert_eq!(position.read(&[1, 3], start), [1, 3]);
+        assert_eq!(position.done, 1);
+        let almost = start + FeedPosition::GRACE - Duration::from_millis(1);
+        assert_eq!(position.read(&[3, 4], almost), [4]);
+        assert_eq!(position.done, 1);
+        assert!(
+            position
+                .read(&[3, 4], start + FeedPosition::GRACE)
+                .is_empty()
+        );
+        assert_eq!(position.done, 4);
+        assert!(position.gap.is_none());
+        // A later gap waits its own grace period.
+        let later = start + FeedPosition::GRACE * 2;
+        assert_eq!(position.read(&[6], later), [6]);
+        assert_eq!(position.done, 4);
+        assert!(position.read(&[6], later + FeedPosition::GRACE).is_empty());
+        assert_eq!(position.done, 6);
     }
 }
