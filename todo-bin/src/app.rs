@@ -425,18 +425,31 @@ pub fn spawn_stream_feed(store: Arc<dyn Store>, hub: StreamHub, shutdown: Cancel
                 position = FeedPosition::new(end(&log).await);
             } else {
                 let mut rows = Vec::new();
+                let mut complete = true;
                 for topic in topics {
-                    if let Ok(mut read) = log.read_after(topic, position.done, 256).await {
-                        rows.append(&mut read);
+                    match log.read_after(topic, position.done, 256).await {
+                        Ok(mut read) => rows.append(&mut read),
+                        // A topic left unread would look like a gap: read again after the wait.
+                        Err(_) => complete = false,
                     }
                 }
-                rows.sort_unstable_by_key(|r| r.seq);
-                let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-                let fresh = position.read(&seqs, std::time::Instant::now());
-                for row in rows.iter().filter(|r| fresh.contains(&r.seq)) {
-                    published = true;
-                    if let Ok(event) = todo_events::binding::decode(&row.headers, &row.payload) {
-                        hub.publish(event);
+                if complete {
+                    rows.sort_unstable_by_key(|r| r.seq);
+                    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+                    // In the order of `rows`, so one pass over both picks the rows to publish.
+                    let mut fresh = position
+                        .read(&seqs, std::time::Instant::now())
+                        .into_iter()
+                        .peekable();
+                    for row in &rows {
+                        if fresh.next_if_eq(&row.seq).is_none() {
+                            continue;
+                        }
+                        published = true;
+                        if let Ok(event) = todo_events::binding::decode(&row.headers, &row.payload)
+                        {
+                            hub.publish(event);
+                        }
                     }
                 }
             }
@@ -473,8 +486,8 @@ impl FeedPosition {
         }
     }
 
-    /// Takes the sequences read after `done`, returns those to publish (the ones not published yet), and moves
-    /// `done` over what is published and over a gap open for [`Self::GRACE`].
+    /// Takes the sequences read after `done` (ascending), returns those to publish (the ones not published yet, in
+    /// the same order), and moves `done` over what is published and over a gap open for [`Self::GRACE`].
     fn read(&mut self, seqs: &[i64], now: std::time::Instant) -> Vec<i64> {
         let fresh: Vec<i64> = seqs
             .iter()

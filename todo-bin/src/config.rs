@@ -567,8 +567,8 @@ impl BrokerConfig {
 
     /// Whether this broker can carry the events of `store` to consumers.
     ///
-    /// The in-process broker reads the outbox by sequence number, each reader from where it stopped: that never
-    /// passes an event only where events commit in sequence order. SQLite's single writer commits them so;
+    /// The in-process broker reads the outbox by sequence number, each reader from where it stopped, which misses
+    /// no event only where events commit in sequence order. SQLite's single writer commits them so;
     /// PostgreSQL transactions commit in any order (one holding sequence 100 can commit after another's 101 was
     /// read), so a reader could pass an event for good. With PostgreSQL, events go through Kafka (the relay
     /// publishes every unpublished row, whatever the order of commits).
