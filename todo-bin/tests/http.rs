@@ -58,6 +58,17 @@ async fn create(app: &TestApp, token: &str, body: Value) -> Value {
     r.body
 }
 
+async fn complete(app: &TestApp, token: &str, id: &str) -> Response {
+    call(
+        app,
+        Method::POST,
+        &format!("/api/v1/tasks/{id}/complete"),
+        Some(token),
+        None,
+    )
+    .await
+}
+
 fn tomorrow() -> String {
     (chrono::Utc::now().date_naive() + chrono::Days::new(1)).to_string()
 }
@@ -113,26 +124,12 @@ async fn create_get_update_complete_delete_round_trip() {
     assert_eq!(stale.status, StatusCode::CONFLICT);
     assert_eq!(stale.content_type, "application/problem+json");
 
-    let done = call(
-        &app,
-        Method::POST,
-        &format!("/api/v1/tasks/{id}/complete"),
-        Some(&token),
-        None,
-    )
-    .await;
+    let done = complete(&app, &token, &id).await;
     assert_eq!(done.status, StatusCode::OK);
     assert_eq!(done.body["completed_now"], true);
     assert_eq!(done.body["task"]["status"], "completed");
     assert!(done.body["next_due_date"].is_string(), "{}", done.body);
-    let again = call(
-        &app,
-        Method::POST,
-        &format!("/api/v1/tasks/{id}/complete"),
-        Some(&token),
-        None,
-    )
-    .await;
+    let again = complete(&app, &token, &id).await;
     assert_eq!(again.body["completed_now"], false);
 
     let deleted = call(
@@ -471,14 +468,7 @@ async fn events_reach_the_audit_log_and_recurrence_creates_the_next_instance() {
     )
     .await;
     let id = task["id"].as_str().expect("id");
-    call(
-        &app,
-        Method::POST,
-        &format!("/api/v1/tasks/{id}/complete"),
-        Some(&token),
-        None,
-    )
-    .await;
+    complete(&app, &token, id).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let audit = call(&app, Method::GET, "/api/v1/audit", Some(&token), None).await;
@@ -543,14 +533,7 @@ async fn the_live_stream_carries_the_users_own_events() {
     let foreign = create(&app, &other_token, json!({"title": "Not yours"})).await;
     let task = create(&app, &token, json!({"title": "Yours"})).await;
     let id = task["id"].as_str().expect("id");
-    call(
-        &app,
-        Method::POST,
-        &format!("/api/v1/tasks/{id}/complete"),
-        Some(&token),
-        None,
-    )
-    .await;
+    complete(&app, &token, id).await;
 
     // Server-sent events: messages end with a blank line; each line is `field: value`.
     let mut text = String::new();
