@@ -60,6 +60,22 @@ fn triggered_event(r: &Reminder, task_title: &str, at: DateTime<Utc>) -> Event {
     )
 }
 
+/// Claims the reminders due at `at` for `lease`; the claim of reminder `id`, which must be among them.
+async fn claim_of(
+    store: &dyn Store,
+    id: ReminderId,
+    at: DateTime<Utc>,
+    lease: Duration,
+) -> crate::ReminderClaim {
+    store
+        .claim_due_reminders(at, 10_000, lease)
+        .await
+        .expect("claim")
+        .into_iter()
+        .find(|c| c.reminder.id == id)
+        .unwrap_or_else(|| panic!("reminder {id:?} was not claimed"))
+}
+
 /// The task ids of `owner`'s events on `topic` in the outbox, sorted.
 async fn outbox_task_ids(store: &dyn Store, topic: &str, owner: UserId) -> Vec<Uuid> {
     let mut ids: Vec<Uuid> = store
@@ -765,14 +781,7 @@ pub async fn expired_lease_is_claimed_again(store: &dyn Store) {
         .create_task(&task, std::slice::from_ref(&r), &[])
         .await
         .expect("create");
-    let first = store
-        .claim_due_reminders(now(), 100, Duration::from_secs(10))
-        .await
-        .expect("claim");
-    let first = first
-        .into_iter()
-        .find(|c| c.reminder.id == r.id)
-        .expect("claimed");
+    let first = claim_of(store, r.id, now(), Duration::from_secs(10)).await;
     let during = store
         .claim_due_reminders(now() + Span::seconds(5), 100, Duration::from_secs(10))
         .await
@@ -1463,14 +1472,7 @@ pub async fn commits_wake_what_was_armed_before_them(store: &dyn Store) {
     );
 
     let mut outbox = store.outbox_changed();
-    let claims = store
-        .claim_due_reminders(now(), 10_000, Duration::from_secs(60))
-        .await
-        .expect("claim");
-    let claim = claims
-        .iter()
-        .find(|c| c.reminder.id == due.id)
-        .expect("the due reminder is claimed");
+    let claim = claim_of(store, due.id, now(), Duration::from_secs(60)).await;
     let fire = crate::ReminderFire {
         id: due.id,
         lease_token: claim.lease_token,
