@@ -14,8 +14,8 @@ use tokio_util::sync::CancellationToken;
 use crate::app::{self, Broker, WorkerSettings};
 use crate::auth::Authenticator;
 use crate::config::{
-    AuthArgs, BrokerConfig, Cli, Command, DlqArgs, DlqCommand, RetryConfig, ServeArgs, StoreArgs,
-    StoreConfig, TokenArgs, TopicsCommand, Worker, WorkerArgs,
+    AuthArgs, BrokerConfig, Cli, Command, DlqArgs, DlqCommand, KafkaArgs, RetryConfig, ServeArgs,
+    StoreArgs, StoreConfig, TokenArgs, TopicsCommand, Worker, WorkerArgs,
 };
 use crate::consumers::FaultInjection;
 use crate::http::{self, AppState, HttpLimits, StreamHub};
@@ -141,6 +141,15 @@ fn store_config(args: &StoreArgs) -> anyhow::Result<StoreConfig> {
     StoreConfig::from_args(args).map_err(anyhow::Error::msg)
 }
 
+/// The database and the broker `serve` and `worker` run with, checked to go together
+/// ([`BrokerConfig::check_store`]).
+fn wiring(store: &StoreArgs, kafka: &KafkaArgs) -> anyhow::Result<(StoreConfig, BrokerConfig)> {
+    let store = store_config(store)?;
+    let broker = BrokerConfig::from_args(kafka).map_err(anyhow::Error::msg)?;
+    broker.check_store(&store).map_err(anyhow::Error::msg)?;
+    Ok((store, broker))
+}
+
 /// The authenticator from the flags; `Some(token)` is a ready token for a local user when the secret was
 /// generated at start.
 fn authenticator(
@@ -209,11 +218,7 @@ async fn serve(
     args: ServeArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store_cfg = store_config(&args.store)?;
-    let broker_cfg = BrokerConfig::from_args(&args.kafka).map_err(anyhow::Error::msg)?;
-    broker_cfg
-        .check_store(&store_cfg)
-        .map_err(anyhow::Error::msg)?;
+    let (store_cfg, broker_cfg) = wiring(&args.store, &args.kafka)?;
     let loopback = args.listen.ip().is_loopback();
     let (auth, local_token) = authenticator(&args.auth, loopback)?;
     if local_token.is_none() && args.auth.jwt_secret.is_none() && args.auth.jwks_url.is_none() {
@@ -327,11 +332,7 @@ async fn worker(
     args: WorkerArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store_cfg = store_config(&args.store)?;
-    let broker_cfg = BrokerConfig::from_args(&args.kafka).map_err(anyhow::Error::msg)?;
-    broker_cfg
-        .check_store(&store_cfg)
-        .map_err(anyhow::Error::msg)?;
+    let (store_cfg, broker_cfg) = wiring(&args.store, &args.kafka)?;
     let selection = worker_selection(&args.only);
     let settings = settings(&args.retry, &args.outbox)?;
     let store = app::open_store(&store_cfg).await?;
@@ -463,6 +464,26 @@ mod tests {
             settings.relay.prune_every,
             crate::workers::RelayConfig::default().prune_every
         );
+    }
+
+    /// `serve` and `worker` stop at start-up, naming the flag, on PostgreSQL without a Kafka broker (before they
+    /// connect to anything: the database here does not exist).
+    #[tokio::test]
+    async fn serve_and_worker_refuse_postgres_without_kafka() {
+        for command in ["serve", "worker"] {
+            let argv = [
+                "todo",
+                command,
+                "--database-url",
+                "postgres://127.0.0.1:1/none",
+            ];
+            let cli = Cli::try_parse_from(argv).expect("flags");
+            let err = run(cli, std::future::pending()).await.expect_err("refused");
+            assert!(
+                err.to_string().contains("--kafka-brokers"),
+                "{command}: {err:#}"
+            );
+        }
     }
 
     fn token_args(flags: &[&str]) -> TokenArgs {
