@@ -416,13 +416,20 @@ pub fn spawn_stream_feed(store: Arc<dyn Store>, hub: StreamHub, shutdown: Cancel
             end
         };
         let mut position = FeedPosition::new(end(&log).await);
+        let mut skipped = std::time::Instant::now();
         loop {
             // Armed before the reads: events committed while they run still wake the feed.
             let changed = log.changed();
             let mut published = false;
             if hub.receivers() == 0 {
-                // Nobody listens: skip ahead instead of reading.
-                position = FeedPosition::new(end(&log).await);
+                // Nobody listens: skip ahead instead of reading, at most every `SKIP_AHEAD` (every commit wakes
+                // the feed, and finding the end takes a read per topic). A stream opened meanwhile may begin with
+                // events of the last `SKIP_AHEAD`.
+                const SKIP_AHEAD: Duration = Duration::from_millis(100);
+                if skipped.elapsed() >= SKIP_AHEAD {
+                    position = FeedPosition::new(end(&log).await);
+                    skipped = std::time::Instant::now();
+                }
             } else {
                 let mut rows = Vec::new();
                 let mut complete = true;
