@@ -1,5 +1,7 @@
 //! The typed CloudEvents envelope.
 
+mod envelope;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -190,18 +192,6 @@ impl EventData {
         }
     }
 
-    fn to_value(&self) -> Value {
-        let v = match self {
-            EventData::TaskCreated(d) => serde_json::to_value(d),
-            EventData::TaskUpdated(d) => serde_json::to_value(d),
-            EventData::TaskCompleted(d) => serde_json::to_value(d),
-            EventData::TaskDeleted(d) => serde_json::to_value(d),
-            EventData::ReminderTriggered(d) => serde_json::to_value(d),
-        };
-        // The payloads are plain structs of strings, numbers, dates and UUIDs: serialising them cannot fail.
-        v.unwrap_or(Value::Null)
-    }
-
     fn from_value(ty: EventType, data: Value) -> Result<Self> {
         fn de<'de, T: serde::Deserialize<'de>>(
             v: impl serde::Deserializer<'de, Error = serde_json::Error>,
@@ -239,6 +229,19 @@ impl EventData {
             EventType::TaskDeleted => EventData::TaskDeleted(de(data)?),
             EventType::ReminderTriggered => EventData::ReminderTriggered(de(data)?),
         })
+    }
+}
+
+/// The payload object, its members in the order of the payload's fields.
+impl Serialize for EventData {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            EventData::TaskCreated(d) => d.serialize(serializer),
+            EventData::TaskUpdated(d) => d.serialize(serializer),
+            EventData::TaskCompleted(d) => d.serialize(serializer),
+            EventData::TaskDeleted(d) => d.serialize(serializer),
+            EventData::ReminderTriggered(d) => d.serialize(serializer),
+        }
     }
 }
 
@@ -479,6 +482,10 @@ impl Event {
 
     /// Decodes an event from structured-mode JSON bytes.
     ///
+    /// The common shape (the one [`Event::to_vec`] writes) is read in one pass, straight into the envelope's and the
+    /// payload's types; anything else goes through a `serde_json::Value`, which also finds the path of an error.
+    /// Both give the same event for the same input.
+    ///
     /// # Errors
     /// [`Error::Syntax`] with line and column for malformed JSON, [`Error::MissingField`] and
     /// [`Error::InvalidField`] with the field's path, [`Error::UnknownType`], [`Error::UnsupportedSpecVersion`].
@@ -492,6 +499,9 @@ impl Event {
     /// assert_eq!(err.to_string(), "unknown event type `x`");
     /// ```
     pub fn from_slice(bytes: &[u8]) -> Result<Self> {
+        if let Some(event) = envelope::decode(bytes) {
+            return Ok(event);
+        }
         let value: Value = serde_json::from_slice(bytes).map_err(|e| Error::from_serde("", &e))?;
         Self::from_value(value)
     }
@@ -628,7 +638,7 @@ impl Serialize for Event {
         for (k, v) in &self.extensions {
             map.serialize_entry(k, v)?;
         }
-        map.serialize_entry("data", &self.data.to_value())?;
+        map.serialize_entry("data", &self.data)?;
         map.end()
     }
 }
