@@ -137,7 +137,7 @@ impl Broker {
 }
 
 /// The store's outbox as the embedded broker's log.
-struct StoreLog(Arc<dyn Store>);
+pub(crate) struct StoreLog(pub(crate) Arc<dyn Store>);
 
 fn log_error(e: todo_store::Error) -> todo_kafka::Error {
     todo_kafka::Error::Backend {

@@ -67,6 +67,8 @@ pub trait OutboxLog: Send + Sync + 'static {
 #[derive(Clone)]
 pub struct OutboxBroker {
     log: Arc<dyn OutboxLog>,
+    /// How long a subscription waits for a commit before it reads anyway ([`POLL`]).
+    poll: Duration,
 }
 
 impl std::fmt::Debug for OutboxBroker {
@@ -78,7 +80,7 @@ impl std::fmt::Debug for OutboxBroker {
 impl OutboxBroker {
     /// A broker over `log`.
     pub fn new(log: Arc<dyn OutboxLog>) -> Self {
-        OutboxBroker { log }
+        OutboxBroker { log, poll: POLL }
     }
 }
 
@@ -180,12 +182,14 @@ impl Subscriber for OutboxBroker {
         }
         Ok(Box::new(OutboxSubscription {
             log: self.log.clone(),
+            poll: self.poll,
             group: group.to_owned(),
             inner: Mutex::new(Inner {
                 topics: state,
                 buffer: VecDeque::new(),
                 paused: HashSet::new(),
                 closed: false,
+                caught_up: None,
             }),
             fetch: tokio::sync::Mutex::new(()),
         }))
@@ -218,10 +222,14 @@ struct Inner {
     buffer: VecDeque<Delivery>,
     paused: HashSet<String>,
     closed: bool,
+    /// Armed before a read that reached the end of every topic it read: until it fires, nothing was committed
+    /// since, and another read would find nothing.
+    caught_up: Option<todo_store::Wakeup>,
 }
 
 struct OutboxSubscription {
     log: Arc<dyn OutboxLog>,
+    poll: Duration,
     group: String,
     inner: Mutex<Inner>,
     fetch: tokio::sync::Mutex<()>,
@@ -253,8 +261,8 @@ impl OutboxSubscription {
         Some(Some(d))
     }
 
-    /// Reads the next batch of every unpaused topic into the buffer; returns whether anything was read.
-    async fn fill(&self) -> todo_kafka::Result<bool> {
+    /// Reads the next batch of every unpaused topic into the buffer.
+    async fn fill(&self) -> todo_kafka::Result<Fill> {
         let positions: Vec<(String, i64)> = {
             let inner = self.lock();
             inner
@@ -264,13 +272,17 @@ impl OutboxSubscription {
                 .map(|(t, s)| (t.clone(), s.fetched))
                 .collect()
         };
-        let mut any = false;
+        let mut fill = Fill {
+            rows: 0,
+            at_end: true,
+        };
         for (topic, after) in positions {
             let rows = self.log.read_after(&topic, after, BATCH).await?;
+            fill.at_end &= rows.len() < BATCH;
             if rows.is_empty() {
                 continue;
             }
-            any = true;
+            fill.rows += rows.len();
             let mut inner = self.lock();
             if let Some(last) = rows.last()
                 && let Some(t) = inner.topics.get_mut(&topic)
@@ -279,9 +291,20 @@ impl OutboxSubscription {
             }
             inner.buffer.extend(rows.into_iter().map(delivery));
         }
-        Ok(any)
+        Ok(fill)
     }
 }
+
+/// What one [`OutboxSubscription::fill`] read.
+struct Fill {
+    rows: usize,
+    /// Every topic read returned fewer rows than asked for: as of the read, nothing more was committed.
+    at_end: bool,
+}
+
+/// How long a subscription waits for a commit before it reads anyway: writes of another process (a `todo` command
+/// against the same file) wake nobody here.
+const POLL: Duration = Duration::from_millis(500);
 
 #[async_trait]
 impl Subscription for OutboxSubscription {
@@ -294,11 +317,22 @@ impl Subscription for OutboxSubscription {
             if let Some(d) = self.pop() {
                 return d.map(Ok);
             }
+            // The last read reached the end of every topic: wait for a commit instead of reading again to find
+            // nothing (under load, every commit wakes every consumer, and the second read was half of its reads).
+            let caught_up = self.lock().caught_up.take();
+            if let Some(caught_up) = caught_up {
+                let _ = tokio::time::timeout(self.poll, caught_up).await;
+            }
+            // Armed before the read: a commit the read does not see still wakes it.
             let changed = self.log.changed();
             match self.fill().await {
-                Ok(true) => continue,
-                Ok(false) => {
-                    let _ = tokio::time::timeout(Duration::from_millis(500), changed).await;
+                Ok(Fill { rows: 0, .. }) => {
+                    let _ = tokio::time::timeout(self.poll, changed).await;
+                }
+                Ok(Fill { at_end, .. }) => {
+                    if at_end {
+                        self.lock().caught_up = Some(changed);
+                    }
                 }
                 Err(e) => {
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -370,6 +404,8 @@ impl Subscription for OutboxSubscription {
             });
         }
         inner.paused.remove(&tp.topic);
+        // The topic was not read while paused: the next fill reads it.
+        inner.caught_up = None;
         Ok(())
     }
 
@@ -399,5 +435,152 @@ impl Subscription for OutboxSubscription {
         let result = self.commit().await;
         self.lock().closed = true;
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use todo_store::{SqliteConfig, SqliteStore, Store};
+
+    use super::*;
+    use crate::app::StoreLog;
+
+    /// The store's outbox, counting the reads of subscriptions; on the read numbered `commit_during` it commits a
+    /// record of topic `a` after reading, as another writer could between a subscription's read and its wait.
+    struct CountingLog {
+        inner: StoreLog,
+        reads: AtomicUsize,
+        commit_during: usize,
+    }
+
+    #[async_trait]
+    impl OutboxLog for CountingLog {
+        async fn read_after(
+            &self,
+            topic: &str,
+            after: i64,
+            limit: usize,
+        ) -> Result<Vec<LogRecord>, todo_kafka::Error> {
+            let rows = self.inner.read_after(topic, after, limit).await;
+            if self.reads.fetch_add(1, Ordering::SeqCst) + 1 == self.commit_during {
+                self.inner.append(&[record("a", "late")]).await?;
+            }
+            rows
+        }
+        async fn max_seq(&self, topic: &str) -> Result<i64, todo_kafka::Error> {
+            self.inner.max_seq(topic).await
+        }
+        async fn min_seq(&self, topic: &str) -> Result<i64, todo_kafka::Error> {
+            self.inner.min_seq(topic).await
+        }
+        async fn append(&self, records: &[OutgoingRecord]) -> Result<Vec<i64>, todo_kafka::Error> {
+            self.inner.append(records).await
+        }
+        async fn cursor(&self, consumer: &str) -> Result<i64, todo_kafka::Error> {
+            self.inner.cursor(consumer).await
+        }
+        async fn set_cursor(&self, consumer: &str, seq: i64) -> Result<(), todo_kafka::Error> {
+            self.inner.set_cursor(consumer, seq).await
+        }
+        fn changed(&self) -> todo_store::Wakeup {
+            self.inner.changed()
+        }
+    }
+
+    fn record(topic: &str, value: &str) -> OutgoingRecord {
+        OutgoingRecord::new(topic, value.as_bytes().to_vec())
+    }
+
+    /// A broker over a fresh in-memory store whose subscriptions would wait a minute between reads when nothing
+    /// wakes them: within a test, only a wake-up (or a read of its own) can bring them a record.
+    async fn broker(commit_during: usize) -> (OutboxBroker, Arc<CountingLog>) {
+        let store = SqliteStore::connect(&SqliteConfig::memory())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        let log = Arc::new(CountingLog {
+            inner: StoreLog(Arc::new(store)),
+            reads: AtomicUsize::new(0),
+            commit_during,
+        });
+        let broker = OutboxBroker {
+            log: log.clone(),
+            poll: Duration::from_secs(60),
+        };
+        (broker, log)
+    }
+
+    async fn next_value(subscription: &dyn Subscription) -> String {
+        let delivery = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+            .await
+            .expect("a record within 10 s (the subscription waits 60 s unless woken)")
+            .expect("open")
+            .expect("read");
+        String::from_utf8(delivery.payload.unwrap_or_default()).expect("UTF-8")
+    }
+
+    #[tokio::test]
+    async fn a_subscription_at_the_end_of_the_log_waits_for_a_commit_instead_of_reading_again() {
+        let (broker, log) = broker(0).await;
+        let subscription = broker
+            .subscribe("g", &["a".into()])
+            .await
+            .expect("subscribe");
+        broker
+            .publish_batch(vec![record("a", "1"), record("a", "2")])
+            .await;
+        assert_eq!(next_value(subscription.as_ref()).await, "1");
+        assert_eq!(next_value(subscription.as_ref()).await, "2");
+        assert_eq!(log.reads.load(Ordering::SeqCst), 1, "one read brought both");
+
+        // The next call waits for a commit: a read now would find nothing.
+        let waiting = next_value(subscription.as_ref());
+        tokio::pin!(waiting);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), &mut waiting)
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            log.reads.load(Ordering::SeqCst),
+            1,
+            "no read while caught up"
+        );
+
+        broker.publish_batch(vec![record("a", "3")]).await;
+        assert_eq!(waiting.await, "3", "the commit woke it");
+        assert_eq!(log.reads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_record_committed_after_the_read_that_reached_the_end_still_wakes_the_subscription() {
+        // The first read commits a record after reading: the wake-up was armed before the read.
+        let (broker, _log) = broker(1).await;
+        broker.publish_batch(vec![record("a", "1")]).await;
+        let subscription = broker
+            .subscribe("g", &["a".into()])
+            .await
+            .expect("subscribe");
+        assert_eq!(next_value(subscription.as_ref()).await, "1");
+        assert_eq!(next_value(subscription.as_ref()).await, "late");
+    }
+
+    #[tokio::test]
+    async fn a_resumed_topic_is_read_without_waiting_for_a_commit() {
+        let (broker, _log) = broker(0).await;
+        let subscription = broker
+            .subscribe("g", &["a".into(), "b".into()])
+            .await
+            .expect("subscribe");
+        let b = TopicPartition::new("b", 0);
+        subscription.pause(&b).expect("pause");
+        broker
+            .publish_batch(vec![record("b", "held"), record("a", "1")])
+            .await;
+        assert_eq!(next_value(subscription.as_ref()).await, "1");
+        subscription.resume(&b).expect("resume");
+        assert_eq!(next_value(subscription.as_ref()).await, "held");
     }
 }
