@@ -1388,6 +1388,22 @@ pub async fn prune_keeps_what_readers_need(store: &dyn Store) {
     assert_eq!(seqs(unread.clone()).await, u);
 }
 
+/// The relay lease, taken by `store` once its last holder let it go: on PostgreSQL the lock goes when the server has
+/// ended the holder's session, a moment after the lease was dropped. Fails after 10 s.
+async fn lease_once_freed(store: &dyn Store) -> crate::RelayLease {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(lease) = store.try_acquire_relay_lease().await.expect("acquire") {
+            return lease;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lease was not freed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// One relay holds the lease at a time; when the holder gives it up, another claimant takes it.
 /// `a` and `b` are two replicas over the same database (or the same store twice).
 pub async fn relay_lease_has_one_holder(a: &dyn Store, b: &dyn Store) {
@@ -1409,18 +1425,7 @@ pub async fn relay_lease_has_one_holder(a: &dyn Store, b: &dyn Store) {
     }
     assert!(first.is_held().await);
     drop(first);
-    // On PostgreSQL the lock goes when the server ended the holder's session, a moment after the drop.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let mut second = loop {
-        if let Some(lease) = b.try_acquire_relay_lease().await.expect("acquire") {
-            break lease;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the lease was not freed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let mut second = lease_once_freed(b).await;
     assert!(second.is_held().await);
     assert!(
         a.try_acquire_relay_lease()
@@ -1612,11 +1617,8 @@ mod tests {
     /// takes it.
     #[cfg(feature = "postgres")]
     async fn relay_lease_dies_with_its_session(store: &crate::PgStore, replica: &crate::PgStore) {
-        let mut lease = store
-            .try_acquire_relay_lease()
-            .await
-            .expect("acquire")
-            .expect("a free lease is taken");
+        // The lease of the behaviour before goes with its session, a moment after it was dropped.
+        let mut lease = lease_once_freed(store).await;
         assert!(
             replica
                 .try_acquire_relay_lease()
@@ -1633,18 +1635,8 @@ mod tests {
         .expect("end the holder's session");
         assert_eq!(ended, 1);
         assert!(!lease.is_held().await);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(mut taken) = replica.try_acquire_relay_lease().await.expect("acquire") {
-                assert!(taken.is_held().await);
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the lease was not freed"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let mut taken = lease_once_freed(replica).await;
+        assert!(taken.is_held().await);
     }
 
     #[cfg(feature = "postgres")]
