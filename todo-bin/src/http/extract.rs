@@ -1,5 +1,7 @@
 //! Extractors whose rejections are problem details: JSON bodies, paths, the authenticated user.
 
+use std::sync::Arc;
+
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -14,12 +16,12 @@ use super::problem::ApiError;
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct AuthUser(pub(crate) UserId);
 
-impl FromRequestParts<AppState> for AuthUser {
+impl FromRequestParts<Arc<AppState>> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &AppState,
+        state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         let header = parts
             .headers

@@ -107,7 +107,9 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
             problem::ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed to process the request")
                 .into_response()
         }))
-        .with_state(state)
+        // One shared copy: the router clones its state for every request, and a clone of the `Arc` is one count
+        // where a clone of the state is one per service it holds.
+        .with_state(Arc::new(state))
 }
 
 /// The operations endpoints of a worker process: `/healthz`, `/readyz`, `/metrics`.
@@ -189,7 +191,7 @@ pub(crate) async fn healthz() -> &'static str {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "ready"), (status = 503, body = problem::Problem)))]
 pub(crate) async fn readyz(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
 ) -> Result<&'static str, problem::ApiError> {
     state
         .readiness
@@ -201,7 +203,7 @@ pub(crate) async fn readyz(
 
 /// `GET /metrics`: Prometheus text format.
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "metrics")))]
-pub(crate) async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -1,6 +1,8 @@
 //! OpenAPI 3.1 at `/api/openapi.json` and the interactive docs page at `/api/docs` (assets vendored in the
 //! binary; nothing is downloaded at build or run time).
 
+use std::sync::Arc;
+
 use axum::Router;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -40,6 +42,6 @@ impl Modify for Bearer {
     }
 }
 
-pub(crate) fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new().merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", ApiDoc::openapi()))
 }

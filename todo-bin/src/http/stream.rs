@@ -58,7 +58,7 @@ impl StreamHub {
     responses((status = 200, description = "text/event-stream of CloudEvents", content_type = "text/event-stream")),
     security(("bearer" = [])))]
 pub(crate) async fn stream(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let user = user.as_uuid();

@@ -1,6 +1,7 @@
 //! `/api/v1/tasks`, `/api/v1/reminders`, `/api/v1/audit`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -34,7 +35,7 @@ pub(crate) struct Completion {
     responses((status = 201, body = TaskView), (status = 422, body = super::problem::Problem)),
     security(("bearer" = [])))]
 pub(crate) async fn create(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
     Json(input): Json<CreateTask>,
 ) -> Result<Response, ApiError> {
@@ -66,7 +67,7 @@ pub(crate) async fn create(
     responses((status = 200, body = Page<TaskView>)),
     security(("bearer" = [])))]
 pub(crate) async fn list(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<Page<TaskView>>, ApiError> {
@@ -203,7 +204,7 @@ fn parse_list(params: &HashMap<String, String>) -> Result<ListTasks, ApiError> {
     responses((status = 200, body = TaskView), (status = 404, body = super::problem::Problem)),
     security(("bearer" = [])))]
 pub(crate) async fn get(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
 ) -> Result<axum::Json<TaskView>, ApiError> {
@@ -223,7 +224,7 @@ pub(crate) async fn get(
         (status = 422, body = super::problem::Problem)),
     security(("bearer" = [])))]
 pub(crate) async fn update(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -253,7 +254,7 @@ pub(crate) async fn update(
     responses((status = 204), (status = 404, body = super::problem::Problem)),
     security(("bearer" = [])))]
 pub(crate) async fn delete(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
@@ -267,7 +268,7 @@ pub(crate) async fn delete(
     responses((status = 200, body = Completion), (status = 404, body = super::problem::Problem)),
     security(("bearer" = [])))]
 pub(crate) async fn complete(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Completion>, ApiError> {
@@ -286,7 +287,7 @@ pub(crate) async fn complete(
     responses((status = 201, body = ReminderView), (status = 422, body = super::problem::Problem)),
     security(("bearer" = [])))]
 pub(crate) async fn set_reminder(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
     Json(input): Json<SetReminder>,
@@ -305,7 +306,7 @@ pub(crate) async fn set_reminder(
     responses((status = 200, body = Page<ReminderView>)),
     security(("bearer" = [])))]
 pub(crate) async fn list_reminders(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
 ) -> Result<axum::Json<Page<ReminderView>>, ApiError> {
@@ -322,7 +323,7 @@ pub(crate) async fn list_reminders(
     responses((status = 200, body = ReminderView), (status = 404, body = super::problem::Problem)),
     security(("bearer" = [])))]
 pub(crate) async fn cancel_reminder(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
 ) -> Result<axum::Json<ReminderView>, ApiError> {
@@ -337,7 +338,7 @@ pub(crate) async fn cancel_reminder(
     responses((status = 200, body = Page<AuditView>)),
     security(("bearer" = [])))]
 pub(crate) async fn audit(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     AuthUser(user): AuthUser,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<axum::Json<Page<AuditView>>, ApiError> {
