@@ -9,10 +9,15 @@
 //!   resumes after a crash exactly where its committed work ended, and an acknowledged write (its outbox row
 //!   committed with the state change) is never lost;
 //! - publishing appends outbox rows: that is how dead-lettered messages (topic `<topic>.dlq`) and replays are
-//!   written, durably, in embedded mode.
+//!   written, durably, in embedded mode;
+//! - the subscriptions of one broker share the newest records of each topic (`Tail`): every commit wakes every
+//!   consumer, and the first to read the commit's records from the store serves them to the others.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::future::Future as _;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Waker};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -69,6 +74,8 @@ pub struct OutboxBroker {
     log: Arc<dyn OutboxLog>,
     /// How long a subscription waits for a commit before it reads anyway ([`POLL`]).
     poll: Duration,
+    /// The newest records of each topic, shared by the subscriptions.
+    tail: Arc<Tail>,
 }
 
 impl std::fmt::Debug for OutboxBroker {
@@ -80,7 +87,11 @@ impl std::fmt::Debug for OutboxBroker {
 impl OutboxBroker {
     /// A broker over `log`.
     pub fn new(log: Arc<dyn OutboxLog>) -> Self {
-        OutboxBroker { log, poll: POLL }
+        OutboxBroker {
+            log,
+            poll: POLL,
+            tail: Arc::default(),
+        }
     }
 }
 
@@ -182,6 +193,7 @@ impl Subscriber for OutboxBroker {
         }
         Ok(Box::new(OutboxSubscription {
             log: self.log.clone(),
+            tail: self.tail.clone(),
             poll: self.poll,
             group: group.to_owned(),
             inner: Mutex::new(Inner {
@@ -229,6 +241,7 @@ struct Inner {
 
 struct OutboxSubscription {
     log: Arc<dyn OutboxLog>,
+    tail: Arc<Tail>,
     poll: Duration,
     group: String,
     inner: Mutex<Inner>,
@@ -238,10 +251,8 @@ struct OutboxSubscription {
 const BATCH: usize = 256;
 
 impl OutboxSubscription {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn pop(&self) -> Option<Option<Delivery>> {
@@ -261,8 +272,9 @@ impl OutboxSubscription {
         Some(Some(d))
     }
 
-    /// Reads the next batch of every unpaused topic into the buffer.
-    async fn fill(&self) -> todo_kafka::Result<Fill> {
+    /// Reads the next batch of every unpaused topic into the buffer: from the shared tail where it holds them, else
+    /// from the log (always from the log with `from_log`).
+    async fn fill(&self, from_log: bool) -> todo_kafka::Result<Fill> {
         let positions: Vec<(String, i64)> = {
             let inner = self.lock();
             inner
@@ -277,8 +289,24 @@ impl OutboxSubscription {
             at_end: true,
         };
         for (topic, after) in positions {
-            let rows = self.log.read_after(&topic, after, BATCH).await?;
-            fill.at_end &= rows.len() < BATCH;
+            let shared = if from_log {
+                None
+            } else {
+                self.tail.read(&topic, after, BATCH)
+            };
+            let (rows, at_end) = match shared {
+                Some(read) => read,
+                None => {
+                    // Armed before the read: until it fires, nothing follows what the read found.
+                    let armed = self.log.changed();
+                    let rows = self.log.read_after(&topic, after, BATCH).await?;
+                    let at_end = rows.len() < BATCH;
+                    self.tail
+                        .keep(&topic, after, &rows, at_end.then_some(armed));
+                    (rows, at_end)
+                }
+            };
+            fill.at_end &= at_end;
             if rows.is_empty() {
                 continue;
             }
@@ -292,6 +320,97 @@ impl OutboxSubscription {
             inner.buffer.extend(rows.into_iter().map(delivery));
         }
         Ok(fill)
+    }
+}
+
+/// The newest records of each topic, read from the log by one subscription of a broker and served to the others.
+///
+/// Every commit with events wakes every consumer of the embedded mode, and three of them read `task-events`: without
+/// it, each read the same rows from the store and copied them out. Sequence numbers grow in commit order (SQLite
+/// has one writer at a time), so a read of the log returns every record of the topic between where it started and
+/// the last record it found; the tail keeps such a stretch, up to [`TAIL`] records, and a subscription whose
+/// position falls inside it takes its records from there. Whether anything follows the stretch is known only while
+/// the wake-up armed before the read that found its end has not fired: until then, this process committed nothing
+/// since. Commits of another process wake nobody, so a subscription whose wait ended without a wake-up reads the log
+/// itself.
+#[derive(Default)]
+struct Tail(Mutex<HashMap<String, TopicTail>>);
+
+/// The records of one topic with a sequence in (`after`, `upto`], all of them, in order.
+struct TopicTail {
+    after: i64,
+    upto: i64,
+    records: VecDeque<LogRecord>,
+    /// Armed before the read that found `upto` and found nothing after it.
+    end: Option<todo_store::Wakeup>,
+}
+
+/// Most records the tail keeps of a topic.
+const TAIL: usize = 2 * BATCH;
+
+impl Tail {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, TopicTail>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Up to `limit` records of `topic` after `after`, and whether they reach the end of the topic as of now;
+    /// `None` when the tail cannot tell (the position is outside it, or at its end and a commit came since).
+    fn read(&self, topic: &str, after: i64, limit: usize) -> Option<(Vec<LogRecord>, bool)> {
+        let mut topics = self.lock();
+        let tail = topics.get_mut(topic)?;
+        if after < tail.after || after > tail.upto {
+            return None;
+        }
+        let skip = tail.records.partition_point(|r| r.seq <= after);
+        let rows: Vec<LogRecord> = tail.records.range(skip..).take(limit).cloned().collect();
+        let to_upto = skip + rows.len() == tail.records.len();
+        let quiet = tail.end.as_mut().is_some_and(|end| {
+            Pin::new(end)
+                .poll(&mut Context::from_waker(Waker::noop()))
+                .is_pending()
+        });
+        if rows.is_empty() && !quiet {
+            return None;
+        }
+        Some((rows, to_upto && quiet))
+    }
+
+    /// Keeps what a read of the log found: `rows`, every record of `topic` after `after` up to the last of them, and
+    /// `end`, when the read found nothing after them, the wake-up armed before it.
+    fn keep(&self, topic: &str, after: i64, rows: &[LogRecord], end: Option<todo_store::Wakeup>) {
+        let upto = rows.last().map_or(after, |r| r.seq);
+        let mut topics = self.lock();
+        match topics.get_mut(topic) {
+            // A read of older records than the tail holds (a subscription catching up) teaches it nothing.
+            Some(tail) if after < tail.after || upto < tail.upto => {}
+            Some(tail) if after <= tail.upto => {
+                let known = tail.upto;
+                tail.records
+                    .extend(rows.iter().filter(|r| r.seq > known).cloned());
+                if upto > known || end.is_some() {
+                    tail.end = end;
+                }
+                tail.upto = upto;
+                while tail.records.len() > TAIL {
+                    if let Some(dropped) = tail.records.pop_front() {
+                        tail.after = dropped.seq;
+                    }
+                }
+            }
+            // No tail yet, or one that ends before this read starts: this read's stretch replaces it.
+            _ => {
+                let skip = rows.len().saturating_sub(TAIL);
+                topics.insert(
+                    topic.to_owned(),
+                    TopicTail {
+                        after: skip.checked_sub(1).map_or(after, |i| rows[i].seq),
+                        upto,
+                        records: rows[skip..].iter().cloned().collect(),
+                        end,
+                    },
+                );
+            }
+        }
     }
 }
 
@@ -309,6 +428,9 @@ const POLL: Duration = Duration::from_millis(500);
 #[async_trait]
 impl Subscription for OutboxSubscription {
     async fn next(&self) -> Option<todo_kafka::Result<Delivery>> {
+        // A wait that ended without a wake-up: another process may have written (its commits wake nobody here, and
+        // the shared tail knows only what this process read), so the next read goes to the log.
+        let mut from_log = false;
         loop {
             if let Some(d) = self.pop() {
                 return d.map(Ok);
@@ -321,13 +443,13 @@ impl Subscription for OutboxSubscription {
             // nothing (under load, every commit wakes every consumer, and the second read was half of its reads).
             let caught_up = self.lock().caught_up.take();
             if let Some(caught_up) = caught_up {
-                let _ = tokio::time::timeout(self.poll, caught_up).await;
+                from_log |= tokio::time::timeout(self.poll, caught_up).await.is_err();
             }
             // Armed before the read: a commit the read does not see still wakes it.
             let changed = self.log.changed();
-            match self.fill().await {
+            match self.fill(std::mem::take(&mut from_log)).await {
                 Ok(Fill { rows: 0, .. }) => {
-                    let _ = tokio::time::timeout(self.poll, changed).await;
+                    from_log = tokio::time::timeout(self.poll, changed).await.is_err();
                 }
                 Ok(Fill { at_end, .. }) => {
                     if at_end {
@@ -508,6 +630,7 @@ mod tests {
         let broker = OutboxBroker {
             log: log.clone(),
             poll: Duration::from_secs(60),
+            tail: Arc::default(),
         };
         (broker, log)
     }
@@ -582,6 +705,7 @@ mod tests {
         let broker = OutboxBroker {
             log: Arc::new(StoreLog(Arc::new(ours))),
             poll: Duration::from_millis(200),
+            tail: Arc::default(),
         };
         let subscription = broker
             .subscribe("g", &["a".into()])
@@ -610,5 +734,115 @@ mod tests {
         assert_eq!(next_value(subscription.as_ref()).await, "1");
         subscription.resume(&b).expect("resume");
         assert_eq!(next_value(subscription.as_ref()).await, "held");
+    }
+
+    async fn subscribe(broker: &OutboxBroker, group: &str) -> Box<dyn Subscription> {
+        broker
+            .subscribe(group, &["a".into()])
+            .await
+            .expect("subscribe")
+    }
+
+    /// Every commit wakes every consumer: the first reads the commit's records from the log, the others take them
+    /// from the shared tail, and all of them then wait for the next commit.
+    #[tokio::test]
+    async fn consumers_of_one_topic_read_each_commit_from_the_log_once() {
+        let (broker, log) = broker(0).await;
+        let groups = [
+            subscribe(&broker, "g1").await,
+            subscribe(&broker, "g2").await,
+            subscribe(&broker, "g3").await,
+        ];
+        broker
+            .publish_batch(vec![record("a", "1"), record("a", "2")])
+            .await;
+        for subscription in &groups {
+            assert_eq!(next_value(subscription.as_ref()).await, "1");
+            assert_eq!(next_value(subscription.as_ref()).await, "2");
+        }
+        assert_eq!(
+            log.reads.load(Ordering::SeqCst),
+            1,
+            "one read for three groups"
+        );
+
+        broker.publish_batch(vec![record("a", "3")]).await;
+        for subscription in &groups {
+            assert_eq!(next_value(subscription.as_ref()).await, "3");
+        }
+        assert_eq!(
+            log.reads.load(Ordering::SeqCst),
+            2,
+            "one more read for the next commit"
+        );
+    }
+
+    /// A consumer behind what the tail keeps reads the log itself, and gets every record in order; so does one
+    /// that the tail serves while the log grows past it.
+    #[tokio::test]
+    async fn a_consumer_behind_the_tail_reads_the_log_and_misses_nothing() {
+        let (broker, log) = broker(0).await;
+        let total = TAIL + BATCH + 10;
+        let values: Vec<String> = (0..total).map(|i| i.to_string()).collect();
+        let ahead = subscribe(&broker, "ahead").await;
+        broker
+            .publish_batch(values.iter().map(|v| record("a", v)).collect())
+            .await;
+        for value in &values {
+            assert_eq!(&next_value(ahead.as_ref()).await, value);
+        }
+        let reads = log.reads.load(Ordering::SeqCst);
+        assert_eq!(
+            reads,
+            total.div_ceil(BATCH),
+            "the first consumer read it all from the log"
+        );
+
+        // The tail now holds the last TAIL records: a new group starts before them.
+        let behind = subscribe(&broker, "behind").await;
+        for value in &values {
+            assert_eq!(&next_value(behind.as_ref()).await, value);
+        }
+        assert!(log.reads.load(Ordering::SeqCst) > reads, "it read the log");
+
+        // Both caught up; a commit reaches both, read from the log once.
+        let reads = log.reads.load(Ordering::SeqCst);
+        broker.publish_batch(vec![record("a", "last")]).await;
+        assert_eq!(next_value(ahead.as_ref()).await, "last");
+        assert_eq!(next_value(behind.as_ref()).await, "last");
+        assert_eq!(log.reads.load(Ordering::SeqCst), reads + 1);
+    }
+
+    /// Consumers reading while commits of every size arrive (more than a read takes, more than the tail keeps)
+    /// each get every record once, in order, whether from the tail or the log.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn consumers_reading_beside_commits_get_every_record_in_order() {
+        let (broker, _log) = broker(0).await;
+        let sizes = [1, 300, 2, 700, 17, 256, 1, 1, 513, 40];
+        let total: usize = sizes.iter().sum();
+        let mut readers = tokio::task::JoinSet::new();
+        for group in ["g1", "g2", "g3"] {
+            let subscription = subscribe(&broker, group).await;
+            readers.spawn(async move {
+                let mut seen = Vec::with_capacity(total);
+                for _ in 0..total {
+                    seen.push(next_value(subscription.as_ref()).await);
+                }
+                seen
+            });
+        }
+        let mut next = 0;
+        for size in sizes {
+            let batch = (next..next + size)
+                .map(|i| record("a", &i.to_string()))
+                .collect();
+            broker.publish_batch(batch).await;
+            next += size;
+            tokio::task::yield_now().await;
+        }
+        let expected: Vec<String> = (0..total).map(|i| i.to_string()).collect();
+        while let Some(seen) = readers.join_next().await {
+            assert_eq!(seen.expect("reader"), expected);
+        }
     }
 }
