@@ -18,7 +18,7 @@ use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use todo_kafka::{
@@ -202,6 +202,8 @@ impl Subscriber for OutboxBroker {
                 paused: HashSet::new(),
                 closed: false,
                 caught_up: None,
+                // Its first read may take what the shared tail holds, as any other within a poll interval.
+                read_log_at: Some(Instant::now()),
             }),
             fetch: tokio::sync::Mutex::new(()),
         }))
@@ -237,6 +239,8 @@ struct Inner {
     /// Armed before a read that reached the end of every topic it read: until it fires, nothing was committed
     /// since, and another read would find nothing.
     caught_up: Option<todo_store::Wakeup>,
+    /// When the subscription last read the log itself rather than the shared tail.
+    read_log_at: Option<Instant>,
 }
 
 struct OutboxSubscription {
@@ -273,16 +277,22 @@ impl OutboxSubscription {
     }
 
     /// Reads the next batch of every unpaused topic into the buffer: from the shared tail where it holds them, else
-    /// from the log (always from the log with `from_log`).
-    async fn fill(&self, from_log: bool) -> todo_kafka::Result<Fill> {
-        let positions: Vec<(String, i64)> = {
-            let inner = self.lock();
-            inner
+    /// from the log. At least every poll interval it reads the log itself: another process's writes wake nobody
+    /// here, and the tail knows only what this process read.
+    async fn fill(&self) -> todo_kafka::Result<Fill> {
+        let (positions, from_log): (Vec<(String, i64)>, bool) = {
+            let mut inner = self.lock();
+            let positions = inner
                 .topics
                 .iter()
                 .filter(|(t, _)| !inner.paused.contains(*t))
                 .map(|(t, s)| (t.clone(), s.fetched))
-                .collect()
+                .collect();
+            let from_log = inner.read_log_at.is_none_or(|at| at.elapsed() >= self.poll);
+            if from_log {
+                inner.read_log_at = Some(Instant::now());
+            }
+            (positions, from_log)
         };
         let mut fill = Fill {
             rows: 0,
@@ -331,8 +341,9 @@ impl OutboxSubscription {
 /// the last record it found; the tail keeps such a stretch, up to [`TAIL`] records, and a subscription whose
 /// position falls inside it takes its records from there. Whether anything follows the stretch is known only while
 /// the wake-up armed before the read that found its end has not fired: until then, this process committed nothing
-/// since. Commits of another process wake nobody, so a subscription whose wait ended without a wake-up reads the log
-/// itself.
+/// since. Commits of another process wake nobody, so each subscription still reads the log itself at least every
+/// poll interval (a time kept with the subscription: the consumer runtime drops a pending `next` whenever another
+/// of its duties comes first).
 #[derive(Default)]
 struct Tail(Mutex<HashMap<String, TopicTail>>);
 
@@ -428,9 +439,6 @@ const POLL: Duration = Duration::from_millis(500);
 #[async_trait]
 impl Subscription for OutboxSubscription {
     async fn next(&self) -> Option<todo_kafka::Result<Delivery>> {
-        // A wait that ended without a wake-up: another process may have written (its commits wake nobody here, and
-        // the shared tail knows only what this process read), so the next read goes to the log.
-        let mut from_log = false;
         loop {
             if let Some(d) = self.pop() {
                 return d.map(Ok);
@@ -443,13 +451,13 @@ impl Subscription for OutboxSubscription {
             // nothing (under load, every commit wakes every consumer, and the second read was half of its reads).
             let caught_up = self.lock().caught_up.take();
             if let Some(caught_up) = caught_up {
-                from_log |= tokio::time::timeout(self.poll, caught_up).await.is_err();
+                let _ = tokio::time::timeout(self.poll, caught_up).await;
             }
             // Armed before the read: a commit the read does not see still wakes it.
             let changed = self.log.changed();
-            match self.fill(std::mem::take(&mut from_log)).await {
+            match self.fill().await {
                 Ok(Fill { rows: 0, .. }) => {
-                    from_log = tokio::time::timeout(self.poll, changed).await.is_err();
+                    let _ = tokio::time::timeout(self.poll, changed).await;
                 }
                 Ok(Fill { at_end, .. }) => {
                     if at_end {
@@ -844,5 +852,43 @@ mod tests {
         while let Some(seen) = readers.join_next().await {
             assert_eq!(seen.expect("reader"), expected);
         }
+    }
+
+    /// The consumer runtime drops a pending `next` whenever another of its duties comes first (a commit tick, a lag
+    /// tick, a message of a partition task), so waits can end in the middle again and again: a caught-up
+    /// subscription still reads the log itself within its poll interval and finds another process's writes, which
+    /// wake nobody here and are not in the shared tail.
+    #[tokio::test]
+    async fn a_subscription_whose_waits_are_cut_short_still_finds_another_processs_writes() {
+        let dir = std::env::temp_dir().join(format!("todo-embedded-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let config = SqliteConfig::file(dir.join("todo.db"));
+        let ours = SqliteStore::connect(&config).await.expect("connect");
+        ours.migrate().await.expect("migrate");
+        let theirs = StoreLog(Arc::new(
+            SqliteStore::connect(&config).await.expect("connect"),
+        ));
+        let broker = OutboxBroker {
+            log: Arc::new(StoreLog(Arc::new(ours))),
+            poll: Duration::from_millis(300),
+            tail: Arc::default(),
+        };
+        let subscription = subscribe(&broker, "g").await;
+        broker.publish_batch(vec![record("a", "1")]).await;
+        assert_eq!(next_value(subscription.as_ref()).await, "1");
+
+        theirs.append(&[record("a", "2")]).await.expect("append");
+        let mut found = None;
+        for _ in 0..100 {
+            if let Ok(delivery) =
+                tokio::time::timeout(Duration::from_millis(100), subscription.next()).await
+            {
+                found = delivery;
+                break;
+            }
+        }
+        let delivery = found.expect("a record within 10 s").expect("read");
+        assert_eq!(delivery.payload.as_deref(), Some(&b"2"[..]));
+        let _ = std::fs::remove_dir_all(dir);
     }
 }
