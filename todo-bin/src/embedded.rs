@@ -356,8 +356,9 @@ struct TopicTail {
     end: Option<todo_store::Wakeup>,
 }
 
-/// Most records the tail keeps of a topic.
+/// Most records the tail keeps of a topic: a read's whole batch always fits.
 const TAIL: usize = 2 * BATCH;
+const _: () = assert!(BATCH <= TAIL);
 
 impl Tail {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, TopicTail>> {
@@ -410,13 +411,12 @@ impl Tail {
             }
             // No tail yet, or one that ends before this read starts: this read's stretch replaces it.
             _ => {
-                let skip = rows.len().saturating_sub(TAIL);
                 topics.insert(
                     topic.to_owned(),
                     TopicTail {
-                        after: skip.checked_sub(1).map_or(after, |i| rows[i].seq),
+                        after,
                         upto,
-                        records: rows[skip..].iter().cloned().collect(),
+                        records: rows.iter().cloned().collect(),
                         end,
                     },
                 );
@@ -702,26 +702,7 @@ mod tests {
     /// by reading again after its poll interval.
     #[tokio::test]
     async fn a_caught_up_subscription_finds_another_processs_writes_by_polling() {
-        let dir = std::env::temp_dir().join(format!("todo-embedded-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let config = SqliteConfig::file(dir.join("todo.db"));
-        let ours = SqliteStore::connect(&config).await.expect("connect");
-        ours.migrate().await.expect("migrate");
-        let theirs = StoreLog(Arc::new(
-            SqliteStore::connect(&config).await.expect("connect"),
-        ));
-        let broker = OutboxBroker {
-            log: Arc::new(StoreLog(Arc::new(ours))),
-            poll: Duration::from_millis(200),
-            tail: Arc::default(),
-        };
-        let subscription = broker
-            .subscribe("g", &["a".into()])
-            .await
-            .expect("subscribe");
-        broker.publish_batch(vec![record("a", "1")]).await;
-        assert_eq!(next_value(subscription.as_ref()).await, "1");
-
+        let (subscription, theirs, dir) = caught_up_beside_another_process(200).await;
         theirs.append(&[record("a", "2")]).await.expect("append");
         assert_eq!(next_value(subscription.as_ref()).await, "2");
         let _ = std::fs::remove_dir_all(dir);
@@ -860,23 +841,7 @@ mod tests {
     /// wake nobody here and are not in the shared tail.
     #[tokio::test]
     async fn a_subscription_whose_waits_are_cut_short_still_finds_another_processs_writes() {
-        let dir = std::env::temp_dir().join(format!("todo-embedded-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let config = SqliteConfig::file(dir.join("todo.db"));
-        let ours = SqliteStore::connect(&config).await.expect("connect");
-        ours.migrate().await.expect("migrate");
-        let theirs = StoreLog(Arc::new(
-            SqliteStore::connect(&config).await.expect("connect"),
-        ));
-        let broker = OutboxBroker {
-            log: Arc::new(StoreLog(Arc::new(ours))),
-            poll: Duration::from_millis(300),
-            tail: Arc::default(),
-        };
-        let subscription = subscribe(&broker, "g").await;
-        broker.publish_batch(vec![record("a", "1")]).await;
-        assert_eq!(next_value(subscription.as_ref()).await, "1");
-
+        let (subscription, theirs, dir) = caught_up_beside_another_process(300).await;
         theirs.append(&[record("a", "2")]).await.expect("append");
         let mut found = None;
         for _ in 0..100 {
@@ -890,5 +855,29 @@ mod tests {
         let delivery = found.expect("a record within 10 s").expect("read");
         assert_eq!(delivery.payload.as_deref(), Some(&b"2"[..]));
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A subscription of a broker over a fresh database file (polling every `poll_ms`), caught up after one record,
+    /// and a second store on the same file, as another process would open it; and the directory to remove.
+    async fn caught_up_beside_another_process(
+        poll_ms: u64,
+    ) -> (Box<dyn Subscription>, StoreLog, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("todo-embedded-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let config = SqliteConfig::file(dir.join("todo.db"));
+        let ours = SqliteStore::connect(&config).await.expect("connect");
+        ours.migrate().await.expect("migrate");
+        let theirs = StoreLog(Arc::new(
+            SqliteStore::connect(&config).await.expect("connect"),
+        ));
+        let broker = OutboxBroker {
+            log: Arc::new(StoreLog(Arc::new(ours))),
+            poll: Duration::from_millis(poll_ms),
+            tail: Arc::default(),
+        };
+        let subscription = subscribe(&broker, "g").await;
+        broker.publish_batch(vec![record("a", "1")]).await;
+        assert_eq!(next_value(subscription.as_ref()).await, "1");
+        (subscription, theirs, dir)
     }
 }
