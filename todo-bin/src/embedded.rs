@@ -835,6 +835,74 @@ mod tests {
         }
     }
 
+    /// The tail is kept per topic: consumers of two topics (as the audit consumer reads `task-events` and
+    /// `task-updates`) beside a consumer of one of them, while commits of both topics' records of every size arrive,
+    /// each get every record of their topics once, in each topic's order, and nothing of another topic.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn consumers_of_two_topics_get_each_topic_in_order_beside_a_consumer_of_one() {
+        let (broker, _log) = broker(0).await;
+        // Commits of records of `a`, of `b`, or of both (a count of each).
+        let commits = [
+            (1, 0),
+            (0, 3),
+            (300, 2),
+            (2, 600),
+            (17, 17),
+            (0, 1),
+            (513, 0),
+            (1, 1),
+        ];
+        let (total_a, total_b) = commits.iter().fold((0, 0), |(a, b), (x, y)| (a + x, b + y));
+        let mut readers = tokio::task::JoinSet::new();
+        for (group, topics) in [
+            ("both1", vec!["a", "b"]),
+            ("both2", vec!["b", "a"]),
+            ("only_a", vec!["a"]),
+        ] {
+            let topics: Vec<String> = topics.into_iter().map(String::from).collect();
+            let expected = if topics.len() == 2 {
+                total_a + total_b
+            } else {
+                total_a
+            };
+            let subscription = broker.subscribe(group, &topics).await.expect("subscribe");
+            readers.spawn(async move {
+                let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+                for _ in 0..expected {
+                    let delivery =
+                        tokio::time::timeout(Duration::from_secs(10), subscription.next())
+                            .await
+                            .expect("a record within 10 s")
+                            .expect("open")
+                            .expect("read");
+                    let value =
+                        String::from_utf8(delivery.payload.unwrap_or_default()).expect("UTF-8");
+                    seen.entry(delivery.topic).or_default().push(value);
+                }
+                (group, seen)
+            });
+        }
+        let (mut next_a, mut next_b) = (0, 0);
+        for (a, b) in commits {
+            let mut batch: Vec<OutgoingRecord> = (next_a..next_a + a)
+                .map(|i| record("a", &i.to_string()))
+                .collect();
+            batch.extend((next_b..next_b + b).map(|i| record("b", &i.to_string())));
+            broker.publish_batch(batch).await;
+            (next_a, next_b) = (next_a + a, next_b + b);
+            tokio::task::yield_now().await;
+        }
+        let numbers = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>();
+        while let Some(done) = readers.join_next().await {
+            let (group, seen) = done.expect("reader");
+            let mut expected = BTreeMap::from([("a".to_owned(), numbers(total_a))]);
+            if group != "only_a" {
+                expected.insert("b".to_owned(), numbers(total_b));
+            }
+            assert_eq!(seen, expected, "{group}");
+        }
+    }
+
     /// The consumer runtime drops a pending `next` whenever another of its duties comes first (a commit tick, a lag
     /// tick, a message of a partition task), so waits can end in the middle again and again: a caught-up
     /// subscription still reads the log itself within its poll interval and finds another process's writes, which
