@@ -404,18 +404,16 @@ pub fn spawn_workers(
 /// past every sequence it read would pass for good a row that commits after a later one was read. The feed moves its
 /// position only over what it published and over gaps open for [`FeedPosition::GRACE`] (a row of another topic, a
 /// write rolled back), and publishes rows past a gap at once, each once however often it reads them.
-pub fn spawn_stream_feed(store: Arc<dyn Store>, hub: StreamHub, shutdown: CancellationToken) {
+///
+/// The feed starts at the end of the outbox as it is when this returns, so a stream opened afterwards gets every event
+/// committed after it opened. While no stream is open it skips ahead instead of reading (see [`skipped_ahead`]).
+/// On PostgreSQL a write still in flight when the end is read, whose row takes an earlier sequence than that end,
+/// is passed over.
+pub async fn spawn_stream_feed(store: Arc<dyn Store>, hub: StreamHub, shutdown: CancellationToken) {
+    let log = StoreLog(store);
+    let mut position = FeedPosition::new(outbox_end(&log).await);
     tokio::spawn(async move {
-        let log = StoreLog(store);
         let topics = todo_events::Topic::ALL.map(todo_events::Topic::name);
-        let end = async |log: &StoreLog| {
-            let mut end = 0;
-            for topic in topics {
-                end = end.max(log.max_seq(topic).await.unwrap_or(0));
-            }
-            end
-        };
-        let mut position = FeedPosition::new(end(&log).await);
         let mut skipped = std::time::Instant::now();
         loop {
             // Armed before the reads: events committed while they run still wake the feed.
@@ -427,7 +425,9 @@ pub fn spawn_stream_feed(store: Arc<dyn Store>, hub: StreamHub, shutdown: Cancel
                 // events of the last `SKIP_AHEAD`.
                 const SKIP_AHEAD: Duration = Duration::from_millis(100);
                 if skipped.elapsed() >= SKIP_AHEAD {
-                    position = FeedPosition::new(end(&log).await);
+                    if let Some(ahead) = skipped_ahead(&hub, outbox_end(&log)).await {
+                        position = ahead;
+                    }
                     skipped = std::time::Instant::now();
                 }
             } else {
@@ -468,6 +468,23 @@ pub fn spawn_stream_feed(store: Arc<dyn Store>, hub: StreamHub, shutdown: Cancel
             }
         }
     });
+}
+
+/// The last sequence of the outbox's three topics (0 when it is empty or cannot be read).
+async fn outbox_end(log: &StoreLog) -> i64 {
+    let mut end = 0;
+    for topic in todo_events::Topic::ALL.map(todo_events::Topic::name) {
+        end = end.max(log.max_seq(topic).await.unwrap_or(0));
+    }
+    end
+}
+
+/// The feed's position after skipping ahead to `end`, the end of the outbox, while no stream was open; `None` when
+/// a stream opened while that end was read. That stream must get every event committed after it opened, and some of
+/// them may be before the end read: the feed then keeps its position, and reads from there.
+async fn skipped_ahead(hub: &StreamHub, end: impl Future<Output = i64>) -> Option<FeedPosition> {
+    let end = end.await;
+    (hub.receivers() == 0).then(|| FeedPosition::new(end))
 }
 
 /// Where the live stream reads the outbox ([`spawn_stream_feed`]).
@@ -558,9 +575,91 @@ impl Readiness for Ready {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use super::FeedPosition;
+    use todo_store::{NewOutboxRecord, SqliteConfig, SqliteStore, Store};
+    use tokio_util::sync::CancellationToken;
+
+    use super::{FeedPosition, StreamHub, skipped_ahead, spawn_stream_feed};
+
+    /// An outbox row holding a `task.deleted` event of a new user, as the store writes events.
+    fn deleted_event_row() -> (NewOutboxRecord, uuid::Uuid) {
+        let data = todo_events::TaskDeleted {
+            task_id: uuid::Uuid::new_v4(),
+            user_id: uuid::Uuid::new_v4(),
+            title: "Gone".into(),
+            deleted_at: chrono::Utc::now(),
+        };
+        let event = todo_events::Event::new("todo-backend", chrono::Utc::now(), data);
+        let record = todo_events::binding::encode(&event, todo_events::binding::Mode::Structured);
+        let row = NewOutboxRecord {
+            topic: event.topic().name().to_owned(),
+            key: record.key,
+            headers: record.headers,
+            payload: record.value,
+        };
+        (row, event.id())
+    }
+
+    /// A stream opened right after the feed was spawned gets an event committed before the feed's task first ran:
+    /// the feed's starting point is read before `spawn_stream_feed` returns, not later by its task, which would
+    /// start past that event. (The commit runs on another thread while this runtime's only thread waits for it, so
+    /// the feed's task cannot run before it.)
+    #[tokio::test(flavor = "current_thread")]
+    async fn an_event_committed_before_the_feeds_task_first_runs_reaches_an_open_stream() {
+        let store = SqliteStore::connect(&SqliteConfig::memory())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        let store: Arc<dyn Store> = Arc::new(store);
+        let hub = StreamHub::default();
+        let shutdown = CancellationToken::new();
+        spawn_stream_feed(store.clone(), hub.clone(), shutdown.clone()).await;
+        let mut stream = hub.subscribe();
+
+        let (row, id) = deleted_event_row();
+        let writer = store.clone();
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(writer.append_outbox(&[row]))
+                .expect("append");
+        })
+        .join()
+        .expect("writer thread");
+
+        let event = tokio::time::timeout(Duration::from_secs(10), stream.recv())
+            .await
+            .expect("the event within 10 s")
+            .expect("received");
+        assert_eq!(event.id(), id);
+        shutdown.cancel();
+    }
+
+    /// The feed skips ahead to the end of the outbox only while no stream is open: a stream that opens while the
+    /// end is being read keeps the feed where it was, since events committed after the stream opened may lie
+    /// before that end.
+    #[tokio::test]
+    async fn the_feed_does_not_skip_past_a_stream_opened_while_it_reads_the_end() {
+        let hub = StreamHub::default();
+        let quiet = skipped_ahead(&hub, async { 42 }).await;
+        assert_eq!(quiet.map(|p| p.done), Some(42), "nobody listens: skip");
+
+        let mut opened = None;
+        let busy = skipped_ahead(&hub, async {
+            opened = Some(hub.subscribe());
+            43
+        })
+        .await;
+        assert!(opened.is_some());
+        assert!(
+            busy.is_none(),
+            "a stream opened while the end was read: the feed keeps its position"
+        );
+    }
 
     #[test]
     fn the_feed_publishes_rows_in_order_once() {

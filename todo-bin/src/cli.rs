@@ -235,7 +235,7 @@ async fn serve(
     let token = CancellationToken::new();
     let workers = app::spawn_workers(&selection, &store, &broker, &settings, &token);
     let hub = StreamHub::default();
-    app::spawn_stream_feed(store.clone(), hub.clone(), token.clone());
+    app::spawn_stream_feed(store.clone(), hub.clone(), token.clone()).await;
     let service = TaskService::new(store.clone(), Arc::new(SystemClock));
     let state = AppState {
         service: service.clone(),

@@ -76,7 +76,7 @@ impl TestApp {
         let workers = app::spawn_workers(&Worker::ALL, &store, &broker, &settings, &shutdown);
         let service = TaskService::new(store.clone(), Arc::new(SystemClock));
         let hub = StreamHub::default();
-        app::spawn_stream_feed(store.clone(), hub.clone(), shutdown.clone());
+        app::spawn_stream_feed(store.clone(), hub.clone(), shutdown.clone()).await;
         let state = AppState {
             service: service.clone(),
             auth: auth.clone(),

@@ -45,7 +45,7 @@ impl StreamHub {
         self.tx.receiver_count()
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.tx.subscribe()
     }
 }
