@@ -203,7 +203,7 @@ impl Subscriber for OutboxBroker {
                 closed: false,
                 caught_up: None,
                 // Its first read may take what the shared tail holds, as any other within a poll interval.
-                read_log_at: Some(Instant::now()),
+                read_log_at: Instant::now(),
             }),
             fetch: tokio::sync::Mutex::new(()),
         }))
@@ -240,7 +240,7 @@ struct Inner {
     /// since, and another read would find nothing.
     caught_up: Option<todo_store::Wakeup>,
     /// When the subscription last read the log itself rather than the shared tail.
-    read_log_at: Option<Instant>,
+    read_log_at: Instant,
 }
 
 struct OutboxSubscription {
@@ -288,9 +288,9 @@ impl OutboxSubscription {
                 .filter(|(t, _)| !inner.paused.contains(*t))
                 .map(|(t, s)| (t.clone(), s.fetched))
                 .collect();
-            let from_log = inner.read_log_at.is_none_or(|at| at.elapsed() >= self.poll);
+            let from_log = inner.read_log_at.elapsed() >= self.poll;
             if from_log {
-                inner.read_log_at = Some(Instant::now());
+                inner.read_log_at = Instant::now();
             }
             (positions, from_log)
         };
