@@ -578,13 +578,16 @@ mod tests {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use todo_store::{NewOutboxRecord, SqliteConfig, SqliteStore, Store};
+    use todo_kafka::OutgoingRecord;
+    use todo_store::{SqliteConfig, SqliteStore, Store};
     use tokio_util::sync::CancellationToken;
 
-    use super::{FeedPosition, StreamHub, skipped_ahead, spawn_stream_feed};
+    use super::{
+        FeedPosition, OutboxLog as _, StoreLog, StreamHub, skipped_ahead, spawn_stream_feed,
+    };
 
-    /// An outbox row holding a `task.deleted` event of a new user, as the store writes events.
-    fn deleted_event_row() -> (NewOutboxRecord, uuid::Uuid) {
+    /// A record of a `task.deleted` event of a new user, as the store's outbox holds events.
+    fn deleted_event() -> (OutgoingRecord, uuid::Uuid) {
         let data = todo_events::TaskDeleted {
             task_id: uuid::Uuid::new_v4(),
             user_id: uuid::Uuid::new_v4(),
@@ -592,14 +595,7 @@ mod tests {
             deleted_at: chrono::Utc::now(),
         };
         let event = todo_events::Event::new("todo-backend", chrono::Utc::now(), data);
-        let record = todo_events::binding::encode(&event, todo_events::binding::Mode::Structured);
-        let row = NewOutboxRecord {
-            topic: event.topic().name().to_owned(),
-            key: record.key,
-            headers: record.headers,
-            payload: record.value,
-        };
-        (row, event.id())
+        (OutgoingRecord::from_event(&event), event.id())
     }
 
     /// A stream opened right after the feed was spawned gets an event committed before the feed's task first ran:
@@ -618,14 +614,14 @@ mod tests {
         spawn_stream_feed(store.clone(), hub.clone(), shutdown.clone()).await;
         let mut stream = hub.subscribe();
 
-        let (row, id) = deleted_event_row();
-        let writer = store.clone();
+        let (record, id) = deleted_event();
+        let writer = StoreLog(store.clone());
         std::thread::spawn(move || {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .expect("runtime")
-                .block_on(writer.append_outbox(&[row]))
+                .block_on(writer.append(&[record]))
                 .expect("append");
         })
         .join()
