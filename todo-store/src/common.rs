@@ -866,23 +866,26 @@ macro_rules! impl_store {
                     floors.entry(reader.topic.as_str()).and_modify(|f| *f = (*f).min(seq)).or_insert(seq);
                 }
                 let mut left = i64::from(limit);
+                // The highest sequence deleted, for `outbox_pruned`.
+                let mut through = 0_i64;
                 for (topic, floor) in &floors {
                     if left <= 0 {
                         break;
                     }
-                    let done = sqlx::query(
+                    let deleted: Vec<i64> = sqlx::query_scalar(
                         "DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE topic = $1 AND seq <= $2 \
                          AND created_at < $3 AND seq < (SELECT MAX(seq) FROM outbox WHERE topic = $1) \
-                         ORDER BY seq LIMIT $4)",
+                         ORDER BY seq LIMIT $4) RETURNING seq",
                     )
                     .bind(*topic)
                     .bind(*floor)
                     .bind(before)
                     .bind(left)
-                    .execute(&mut *tx)
+                    .fetch_all(&mut *tx)
                     .await
                     .map_err(db_err)?;
-                    left -= i64::try_from(done.rows_affected()).unwrap_or(left);
+                    through = deleted.iter().copied().fold(through, i64::max);
+                    left -= i64::try_from(deleted.len()).unwrap_or(left);
                 }
                 if left > 0 {
                     // Published rows of the topics no reader reads from the outbox.
@@ -896,13 +899,21 @@ macro_rules! impl_store {
                         n += 1;
                         sql.push_str(&format!(" AND o.topic <> ${n}"));
                     }
-                    sql.push_str(&format!(" ORDER BY o.seq LIMIT ${})", n + 1));
-                    let mut query = sqlx::query(&sql).bind(before);
+                    sql.push_str(&format!(" ORDER BY o.seq LIMIT ${}) RETURNING seq", n + 1));
+                    let mut query = sqlx::query_scalar::<_, i64>(&sql).bind(before);
                     for topic in floors.keys() {
                         query = query.bind(*topic);
                     }
-                    let done = query.bind(left).execute(&mut *tx).await.map_err(db_err)?;
-                    left -= i64::try_from(done.rows_affected()).unwrap_or(left);
+                    let deleted = query.bind(left).fetch_all(&mut *tx).await.map_err(db_err)?;
+                    through = deleted.iter().copied().fold(through, i64::max);
+                    left -= i64::try_from(deleted.len()).unwrap_or(left);
+                }
+                if through > 0 {
+                    sqlx::query("UPDATE outbox_pruned SET seq = $1 WHERE id = 1 AND seq < $1")
+                        .bind(through)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
                 }
                 tx.commit().await.map_err(db_err)?;
                 Ok(u64::try_from(i64::from(limit) - left).unwrap_or(0))
@@ -928,6 +939,13 @@ macro_rules! impl_store {
                 .await
                 .map_err(db_err)?;
                 rows.iter().map(read_outbox).collect()
+            }
+
+            async fn outbox_pruned_through(&self) -> $crate::Result<i64> {
+                sqlx::query_scalar("SELECT seq FROM outbox_pruned WHERE id = 1")
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)
             }
 
             async fn outbox_bounds(&self, topic: &str) -> $crate::Result<(i64, i64)> {

@@ -1350,6 +1350,9 @@ pub async fn prune_keeps_what_readers_need(store: &dyn Store) {
         1
     );
     assert_eq!(seqs(read.clone()).await, r[1..]);
+    // What was deleted is recorded (other writers of a shared database may have deleted later rows).
+    let pruned_through = || async { store.outbox_pruned_through().await.expect("pruned") };
+    assert!(pruned_through().await >= r[0]);
 
     // A reader without a stored cursor has passed nothing.
     let mut with_new = readers.to_vec();
@@ -1386,6 +1389,17 @@ pub async fn prune_keeps_what_readers_need(store: &dyn Store) {
         (r[3], r[3])
     );
     assert_eq!(seqs(unread.clone()).await, u);
+    assert!(pruned_through().await >= r[2]);
+    // Every row after the recorded sequence is still there.
+    let through = pruned_through().await;
+    for (topic, rows) in [(&read, &r), (&unread, &u), (&published, &p)] {
+        let kept = seqs(topic.clone()).await;
+        let after: Vec<i64> = rows.iter().copied().filter(|&s| s > through).collect();
+        assert!(
+            after.iter().all(|s| kept.contains(s)),
+            "{topic}: {after:?} after {through}, kept {kept:?}"
+        );
+    }
 }
 
 /// The relay lease, taken by `store` once its last holder let it go: on PostgreSQL the lock goes when the server has

@@ -541,6 +541,8 @@ pub trait Store: Send + Sync + 'static {
     ///   published: the outbox is the log, and a row of a topic nobody reads, such as a dead letter, stays), and
     /// - it is not the newest row of its topic (the log's bounds, [`Store::outbox_bounds`], stay meaningful).
     ///
+    /// It also raises [`Store::outbox_pruned_through`] to the highest sequence it deleted, in the same transaction.
+    ///
     /// # Errors
     /// Backend errors.
     async fn prune_outbox(
@@ -549,6 +551,14 @@ pub trait Store: Send + Sync + 'static {
         readers: &[OutboxReader],
         limit: u32,
     ) -> Result<u64>;
+
+    /// The highest sequence [`Store::prune_outbox`] has ever deleted (0 when it never deleted a row): every row
+    /// after it that was written is still in the outbox. A reader that resumes from a sequence at or past it misses
+    /// nothing by reading the outbox after that sequence.
+    ///
+    /// # Errors
+    /// Backend errors.
+    async fn outbox_pruned_through(&self) -> Result<i64>;
 
     /// Takes the relay lease unless another relay holds it (`None` then). On PostgreSQL it is a session-level
     /// advisory lock on a connection of its own, so it is freed when its holder's process or connection dies; on
