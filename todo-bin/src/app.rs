@@ -412,6 +412,7 @@ pub fn spawn_workers(
 pub async fn spawn_stream_feed(store: Arc<dyn Store>, hub: StreamHub, shutdown: CancellationToken) {
     let log = StoreLog(store);
     let mut position = FeedPosition::new(outbox_end(&log).await);
+    hub.advance(position.done);
     tokio::spawn(async move {
         let topics = todo_events::Topic::ALL.map(todo_events::Topic::name);
         let mut skipped = std::time::Instant::now();
@@ -455,11 +456,12 @@ pub async fn spawn_stream_feed(store: Arc<dyn Store>, hub: StreamHub, shutdown: 
                         published = true;
                         if let Ok(event) = todo_events::binding::decode(&row.headers, &row.payload)
                         {
-                            hub.publish(event);
+                            hub.publish(row.seq, event);
                         }
                     }
                 }
             }
+            hub.advance(position.done);
             if !published {
                 tokio::select! {
                     () = shutdown.cancelled() => break,
@@ -631,7 +633,7 @@ mod tests {
             .await
             .expect("the event within 10 s")
             .expect("received");
-        assert_eq!(event.id(), id);
+        assert_eq!(event.event.id(), id);
         shutdown.cancel();
     }
 

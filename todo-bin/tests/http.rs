@@ -505,74 +505,281 @@ async fn events_reach_the_audit_log_and_recurrence_creates_the_next_instance() {
     }
 }
 
-/// The live stream carries the user's own events as server-sent events (type, id, CloudEvents JSON), in the order
-/// they were committed, and none of another user's.
+/// One server-sent message: its fields (a field the message does not have is `None`).
+#[derive(Debug, Default)]
+struct Message {
+    event: Option<String>,
+    id: Option<String>,
+    data: Option<String>,
+}
+
+impl Message {
+    /// The `id`, a sequence of the outbox.
+    fn seq(&self) -> i64 {
+        let id = self.id.as_deref().expect("an id");
+        id.parse().unwrap_or_else(|_| panic!("id {id:?}"))
+    }
+}
+
+/// An open live stream, read message by message.
+struct Sse {
+    body: Body,
+    text: String,
+}
+
+impl Sse {
+    /// Opens `/api/v1/events/stream` with `token`, resuming after `last_event_id` when given.
+    async fn open(app: &TestApp, token: &str, last_event_id: Option<&str>) -> Self {
+        let mut req = Request::builder()
+            .uri("/api/v1/events/stream")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        let res = app
+            .router()
+            .oneshot(req.body(Body::empty()).expect("request"))
+            .await
+            .expect("infallible");
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(
+            res.headers().get(header::CONTENT_TYPE).expect("type"),
+            "text/event-stream"
+        );
+        Sse {
+            body: res.into_body(),
+            text: String::new(),
+        }
+    }
+
+    /// The next message with a field (comments, such as keep-alives, are skipped); fails after 20 s.
+    async fn next(&mut self) -> Message {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            // Messages end with a blank line; each line is `field: value`.
+            while let Some(end) = self.text.find("\n\n") {
+                let block: String = self.text.drain(..end + 2).collect();
+                let mut message = Message::default();
+                for line in block.lines() {
+                    let (field, value) = line.split_once(": ").unwrap_or((line, ""));
+                    let slot = match field {
+                        "event" => &mut message.event,
+                        "id" => &mut message.id,
+                        "data" => &mut message.data,
+                        _ => continue,
+                    };
+                    *slot = Some(value.to_owned());
+                }
+                if message.event.is_some() || message.id.is_some() || message.data.is_some() {
+                    return message;
+                }
+            }
+            let frame = tokio::time::timeout_at(deadline, self.body.frame())
+                .await
+                .unwrap_or_else(|_| panic!("no message within 20 s; unread: {:?}", self.text))
+                .expect("open stream")
+                .expect("frame");
+            if let Ok(data) = frame.into_data() {
+                self.text
+                    .push_str(std::str::from_utf8(&data).expect("utf-8"));
+            }
+        }
+    }
+
+    /// The next message, which must be an event: its type and CloudEvents JSON.
+    async fn next_event(&mut self) -> (String, Value, i64) {
+        let message = self.next().await;
+        let kind = message
+            .event
+            .clone()
+            .unwrap_or_else(|| panic!("an event: {message:?}"));
+        let data = message.data.as_deref().expect("data");
+        let event: Value = serde_json::from_str(data).expect("CloudEvents JSON");
+        assert_eq!(event["type"], kind.as_str());
+        (kind, event, message.seq())
+    }
+}
+
+/// The live stream carries the user's own events as server-sent events (type, outbox sequence as id, CloudEvents
+/// JSON), in the order they were committed, and none of another user's. It begins with a message holding only the
+/// id it starts at.
 #[tokio::test]
 async fn the_live_stream_carries_the_users_own_events() {
     let app = TestApp::spawn().await;
     let (user, other) = (Uuid::new_v4(), Uuid::new_v4());
     let (token, other_token) = (app.token(user), app.token(other));
-    let res = app
-        .router()
-        .oneshot(
-            Request::builder()
-                .uri("/api/v1/events/stream")
-                .header(header::AUTHORIZATION, format!("Bearer {token}"))
-                .body(Body::empty())
-                .expect("request"),
-        )
-        .await
-        .expect("infallible");
-    assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(
-        res.headers().get(header::CONTENT_TYPE).expect("type"),
-        "text/event-stream"
-    );
-    let mut body = res.into_body();
+    let mut stream = Sse::open(&app, &token, None).await;
+    let start = stream.next().await;
+    assert!(start.event.is_none() && start.data.is_none(), "{start:?}");
+    let start = start.seq();
 
     let foreign = create(&app, &other_token, json!({"title": "Not yours"})).await;
     let task = create(&app, &token, json!({"title": "Yours"})).await;
     let id = task["id"].as_str().expect("id");
     complete(&app, &token, id).await;
 
-    // Server-sent events: messages end with a blank line; each line is `field: value`.
-    let mut text = String::new();
-    let mut messages: Vec<(String, Value)> = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while messages.len() < 2 {
-        let frame = tokio::time::timeout_at(deadline, body.frame())
-            .await
-            .unwrap_or_else(|_| panic!("stream events so far: {messages:?}"))
-            .expect("open stream")
-            .expect("frame");
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        text.push_str(std::str::from_utf8(&data).expect("utf-8"));
-        while let Some(end) = text.find("\n\n") {
-            let message: String = text.drain(..end + 2).collect();
-            let field = |name: &str| {
-                message
-                    .lines()
-                    .find_map(|l| l.strip_prefix(name))
-                    .map(str::to_owned)
-            };
-            let (Some(kind), Some(id), Some(data)) =
-                (field("event: "), field("id: "), field("data: "))
-            else {
-                continue;
-            };
-            let event: Value = serde_json::from_str(&data).expect("CloudEvents JSON");
-            assert_eq!(event["id"], id.as_str());
-            assert_eq!(event["type"], kind.as_str());
-            messages.push((kind, event));
-        }
-    }
-    let kinds: Vec<&str> = messages.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(kinds, ["task.created", "task.completed"]);
-    for (_, event) in &messages {
+    let (created, completed) = (stream.next_event().await, stream.next_event().await);
+    assert_eq!(
+        [created.0.as_str(), completed.0.as_str()],
+        ["task.created", "task.completed"]
+    );
+    assert!(
+        start < created.2 && created.2 < completed.2,
+        "ids in commit order"
+    );
+    for (_, event, _) in [&created, &completed] {
         assert_eq!(event["data"]["task_id"], id);
         assert_eq!(event["data"]["user_id"], user.to_string());
         assert_ne!(event["data"]["task_id"], foreign["id"]);
     }
+}
+
+/// A stream opened again with `Last-Event-ID` gets the user's events it missed, from the outbox and in order,
+/// then the live ones, each once; another user's are not among them.
+#[tokio::test]
+async fn a_stream_resumed_with_last_event_id_gets_what_it_missed_and_goes_on() {
+    let app = TestApp::spawn().await;
+    let (user, other) = (Uuid::new_v4(), Uuid::new_v4());
+    let (token, other_token) = (app.token(user), app.token(other));
+    let mut first = Sse::open(&app, &token, None).await;
+    first.next().await;
+    let task = create(&app, &token, json!({"title": "Seen"})).await;
+    let (kind, _, seen) = first.next_event().await;
+    assert_eq!(kind, "task.created");
+    drop(first);
+
+    // Missed while no stream was open.
+    let id = task["id"].as_str().expect("id");
+    let missed = create(&app, &token, json!({"title": "Missed"})).await;
+    create(&app, &other_token, json!({"title": "Not yours"})).await;
+    complete(&app, &token, id).await;
+
+    let mut resumed = Sse::open(&app, &token, Some(&seen.to_string())).await;
+    let (a, b) = (resumed.next_event().await, resumed.next_event().await);
+    assert_eq!(
+        (a.0.as_str(), &a.1["data"]["task_id"]),
+        ("task.created", &missed["id"])
+    );
+    assert_eq!(
+        (b.0.as_str(), b.1["data"]["task_id"].as_str()),
+        ("task.completed", Some(id))
+    );
+    assert!(seen < a.2 && a.2 < b.2);
+
+    let live = create(&app, &token, json!({"title": "Live"})).await;
+    let c = resumed.next_event().await;
+    assert_eq!(
+        (c.0.as_str(), &c.1["data"]["task_id"]),
+        ("task.created", &live["id"])
+    );
+    assert!(b.2 < c.2, "the caught-up events are not sent again");
+
+    // Resuming from just before the first event sends every event since, once each.
+    let mut again = Sse::open(&app, &token, Some(&(seen - 1).to_string())).await;
+    let mut kinds = Vec::new();
+    for _ in 0..4 {
+        let (kind, event, _) = again.next_event().await;
+        kinds.push((kind, event["data"]["title"].as_str().map(str::to_owned)));
+    }
+    let titles: Vec<(&str, Option<&str>)> = kinds
+        .iter()
+        .map(|(k, t)| (k.as_str(), t.as_deref()))
+        .collect();
+    assert_eq!(
+        titles,
+        [
+            ("task.created", Some("Seen")),
+            ("task.created", Some("Missed")),
+            ("task.completed", Some("Seen")),
+            ("task.created", Some("Live")),
+        ]
+    );
+}
+
+/// A `Last-Event-ID` before what the outbox still holds (rows after it were pruned) gets a `reset` message, whose
+/// id a client resumes from without being reset again, and the live events after it.
+#[tokio::test]
+async fn a_stream_resumed_from_before_a_pruned_row_is_reset() {
+    let app = TestApp::spawn().await;
+    let user = Uuid::new_v4();
+    let token = app.token(user);
+    for title in ["One", "Two", "Three"] {
+        create(&app, &token, json!({ "title": title })).await;
+    }
+    let store = app.service().store();
+    let reader = todo_store::OutboxReader {
+        consumer: "stream-test".into(),
+        topic: todo_events::Topic::TaskEvents.name().into(),
+    };
+    store
+        .set_cursor(&reader.consumer, i64::MAX)
+        .await
+        .expect("cursor");
+    let pruned = store
+        .prune_outbox(
+            chrono::Utc::now() + chrono::Duration::minutes(1),
+            &[reader],
+            100,
+        )
+        .await
+        .expect("prune");
+    assert_eq!(pruned, 2, "all but the newest row of the topic");
+    let through = store.outbox_pruned_through().await.expect("pruned");
+
+    let mut stream = Sse::open(&app, &token, Some(&(through - 1).to_string())).await;
+    let reset = stream.next().await;
+    assert_eq!(reset.event.as_deref(), Some("reset"), "{reset:?}");
+    let from = reset.seq();
+    assert!(from >= through, "{from} < {through}");
+    let live = create(&app, &token, json!({"title": "Four"})).await;
+    let (kind, event, _) = stream.next_event().await;
+    assert_eq!(
+        (kind.as_str(), &event["data"]["task_id"]),
+        ("task.created", &live["id"])
+    );
+
+    // From the reset's id there is nothing to reset: the live event follows.
+    let mut again = Sse::open(&app, &token, Some(&from.to_string())).await;
+    let (_, event, _) = again.next_event().await;
+    assert_eq!(event["data"]["task_id"], live["id"]);
+}
+
+/// A `Last-Event-ID` that is not a sequence is a 422 naming the header; an empty one starts a new stream.
+#[tokio::test]
+async fn a_malformed_last_event_id_is_a_field_error() {
+    let app = TestApp::spawn().await;
+    let token = app.token(Uuid::new_v4());
+    for bad in ["abc", "-1", "1.5", "99999999999999999999"] {
+        let res = app
+            .router()
+            .oneshot(
+                Request::builder()
+                    .uri("/api/v1/events/stream")
+                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                    .header("last-event-id", bad)
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("infallible");
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        let problem: Value = serde_json::from_slice(&bytes).expect("problem");
+        assert_eq!(
+            problem["errors"][0]["field"], "header.Last-Event-ID",
+            "{bad}"
+        );
+    }
+    let mut stream = Sse::open(&app, &token, Some("")).await;
+    assert!(stream.next().await.event.is_none(), "an id-only start");
+
+    // The OpenAPI document names the header.
+    let doc = call(&app, Method::GET, "/api/openapi.json", None, None).await;
+    let params = &doc.body["paths"]["/api/v1/events/stream"]["get"]["parameters"];
+    assert!(
+        params.as_array().is_some_and(|ps| ps
+            .iter()
+            .any(|p| p["name"] == "Last-Event-ID" && p["in"] == "header")),
+        "{params}"
+    );
 }
