@@ -586,8 +586,8 @@ impl Sse {
         }
     }
 
-    /// The next message, which must be an event: its type and CloudEvents JSON.
-    async fn next_event(&mut self) -> (String, Value, i64) {
+    /// The next message, which must be an event.
+    async fn next_event(&mut self) -> Received {
         let message = self.next().await;
         let kind = message
             .event
@@ -596,7 +596,33 @@ impl Sse {
         let data = message.data.as_deref().expect("data");
         let event: Value = serde_json::from_str(data).expect("CloudEvents JSON");
         assert_eq!(event["type"], kind.as_str());
-        (kind, event, message.seq())
+        Received {
+            kind,
+            seq: message.seq(),
+            event,
+        }
+    }
+}
+
+/// An event received on a live stream.
+#[derive(Debug)]
+struct Received {
+    /// The SSE `event` field: the event type.
+    kind: String,
+    /// The SSE `id`: the event's outbox sequence.
+    seq: i64,
+    /// The CloudEvents JSON.
+    event: Value,
+}
+
+impl Received {
+    /// `type title`, for comparing what a stream sent.
+    fn summary(&self) -> String {
+        format!(
+            "{} {}",
+            self.kind,
+            self.event["data"]["title"].as_str().unwrap_or("?")
+        )
     }
 }
 
@@ -620,17 +646,17 @@ async fn the_live_stream_carries_the_users_own_events() {
 
     let (created, completed) = (stream.next_event().await, stream.next_event().await);
     assert_eq!(
-        [created.0.as_str(), completed.0.as_str()],
+        [created.kind.as_str(), completed.kind.as_str()],
         ["task.created", "task.completed"]
     );
     assert!(
-        start < created.2 && created.2 < completed.2,
+        start < created.seq && created.seq < completed.seq,
         "ids in commit order"
     );
-    for (_, event, _) in [&created, &completed] {
-        assert_eq!(event["data"]["task_id"], id);
-        assert_eq!(event["data"]["user_id"], user.to_string());
-        assert_ne!(event["data"]["task_id"], foreign["id"]);
+    for received in [&created, &completed] {
+        assert_eq!(received.event["data"]["task_id"], id);
+        assert_eq!(received.event["data"]["user_id"], user.to_string());
+        assert_ne!(received.event["data"]["task_id"], foreign["id"]);
     }
 }
 
@@ -644,54 +670,46 @@ async fn a_stream_resumed_with_last_event_id_gets_what_it_missed_and_goes_on() {
     let mut first = Sse::open(&app, &token, None).await;
     first.next().await;
     let task = create(&app, &token, json!({"title": "Seen"})).await;
-    let (kind, _, seen) = first.next_event().await;
-    assert_eq!(kind, "task.created");
+    let seen = first.next_event().await;
+    assert_eq!(seen.summary(), "task.created Seen");
     drop(first);
 
     // Missed while no stream was open.
     let id = task["id"].as_str().expect("id");
-    let missed = create(&app, &token, json!({"title": "Missed"})).await;
+    create(&app, &token, json!({"title": "Missed"})).await;
     create(&app, &other_token, json!({"title": "Not yours"})).await;
     complete(&app, &token, id).await;
 
-    let mut resumed = Sse::open(&app, &token, Some(&seen.to_string())).await;
+    let mut resumed = Sse::open(&app, &token, Some(&seen.seq.to_string())).await;
     let (a, b) = (resumed.next_event().await, resumed.next_event().await);
     assert_eq!(
-        (a.0.as_str(), &a.1["data"]["task_id"]),
-        ("task.created", &missed["id"])
+        [a.summary(), b.summary()],
+        ["task.created Missed", "task.completed Seen"]
     );
-    assert_eq!(
-        (b.0.as_str(), b.1["data"]["task_id"].as_str()),
-        ("task.completed", Some(id))
-    );
-    assert!(seen < a.2 && a.2 < b.2);
+    assert!(seen.seq < a.seq && a.seq < b.seq);
 
-    let live = create(&app, &token, json!({"title": "Live"})).await;
+    create(&app, &token, json!({"title": "Live"})).await;
     let c = resumed.next_event().await;
     assert_eq!(
-        (c.0.as_str(), &c.1["data"]["task_id"]),
-        ("task.created", &live["id"])
+        c.summary(),
+        "task.created Live",
+        "the caught-up events are not sent again"
     );
-    assert!(b.2 < c.2, "the caught-up events are not sent again");
+    assert!(b.seq < c.seq);
 
     // Resuming from just before the first event sends every event since, once each.
-    let mut again = Sse::open(&app, &token, Some(&(seen - 1).to_string())).await;
-    let mut kinds = Vec::new();
+    let mut again = Sse::open(&app, &token, Some(&(seen.seq - 1).to_string())).await;
+    let mut sent = Vec::new();
     for _ in 0..4 {
-        let (kind, event, _) = again.next_event().await;
-        kinds.push((kind, event["data"]["title"].as_str().map(str::to_owned)));
+        sent.push(again.next_event().await.summary());
     }
-    let titles: Vec<(&str, Option<&str>)> = kinds
-        .iter()
-        .map(|(k, t)| (k.as_str(), t.as_deref()))
-        .collect();
     assert_eq!(
-        titles,
+        sent,
         [
-            ("task.created", Some("Seen")),
-            ("task.created", Some("Missed")),
-            ("task.completed", Some("Seen")),
-            ("task.created", Some("Live")),
+            "task.created Seen",
+            "task.created Missed",
+            "task.completed Seen",
+            "task.created Live",
         ]
     );
 }
@@ -731,17 +749,12 @@ async fn a_stream_resumed_from_before_a_pruned_row_is_reset() {
     assert_eq!(reset.event.as_deref(), Some("reset"), "{reset:?}");
     let from = reset.seq();
     assert!(from >= through, "{from} < {through}");
-    let live = create(&app, &token, json!({"title": "Four"})).await;
-    let (kind, event, _) = stream.next_event().await;
-    assert_eq!(
-        (kind.as_str(), &event["data"]["task_id"]),
-        ("task.created", &live["id"])
-    );
+    create(&app, &token, json!({"title": "Four"})).await;
+    assert_eq!(stream.next_event().await.summary(), "task.created Four");
 
     // From the reset's id there is nothing to reset: the live event follows.
     let mut again = Sse::open(&app, &token, Some(&from.to_string())).await;
-    let (_, event, _) = again.next_event().await;
-    assert_eq!(event["data"]["task_id"], live["id"]);
+    assert_eq!(again.next_event().await.summary(), "task.created Four");
 }
 
 /// A `Last-Event-ID` that is not a sequence is a 422 naming the header; an empty one starts a new stream.
