@@ -456,7 +456,9 @@ pub async fn spawn_stream_feed(store: Arc<dyn Store>, hub: StreamHub, shutdown: 
                         published = true;
                         if let Ok(event) = todo_events::binding::decode(&row.headers, &row.payload)
                         {
-                            hub.publish(row.seq, event);
+                            // Every row up to `position.done` is published or given up: a stream resumes from
+                            // there when an earlier row is still missing (on PostgreSQL, a write in flight).
+                            hub.publish(row.seq, row.seq.min(position.done), event);
                         }
                     }
                 }
@@ -634,6 +636,42 @@ mod tests {
             .expect("the event within 10 s")
             .expect("received");
         assert_eq!(event.event.id(), id);
+        shutdown.cancel();
+    }
+
+    /// An event published past a missing sequence (a write still in flight, or a row of another topic) carries that
+    /// gap's start as where a stream resumes from, not its own sequence: a client resuming from there gets the
+    /// missing row if it commits.
+    #[tokio::test]
+    async fn an_event_past_a_gap_resumes_from_before_the_gap() {
+        let store = SqliteStore::connect(&SqliteConfig::memory())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        let store: Arc<dyn Store> = Arc::new(store);
+        let hub = StreamHub::default();
+        let shutdown = CancellationToken::new();
+        spawn_stream_feed(store.clone(), hub.clone(), shutdown.clone()).await;
+        let mut stream = hub.subscribe();
+
+        let (before, _) = deleted_event();
+        let (after, _) = deleted_event();
+        // A dead letter: a row of a topic the feed does not read.
+        let (mut gap, _) = deleted_event();
+        gap.topic = "todo.task-events.dlq".into();
+        let seqs = StoreLog(store.clone())
+            .append(&[before, gap, after])
+            .await
+            .expect("append");
+        let mut received = Vec::new();
+        for _ in 0..2 {
+            let published = tokio::time::timeout(Duration::from_secs(10), stream.recv())
+                .await
+                .expect("an event within 10 s")
+                .expect("received");
+            received.push((published.seq, published.resume_from));
+        }
+        assert_eq!(received, [(seqs[0], seqs[0]), (seqs[2], seqs[0])]);
         shutdown.cancel();
     }
 

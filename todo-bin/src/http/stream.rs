@@ -1,7 +1,8 @@
 //! `GET /api/v1/events/stream`: the user's task events and triggered reminders as server-sent events.
 //!
-//! Each message's `id` is the event's sequence in the outbox, so a client that reconnects with `Last-Event-ID` (as
-//! a browser's `EventSource` does by itself) is sent what it missed from the outbox before the live events; so is a
+//! Each message's `id` is a position in the outbox such that every event before it was sent: the event's sequence,
+//! or less while an earlier row is still being written. A client that reconnects with `Last-Event-ID` (as a
+//! browser's `EventSource` does by itself) is sent what it missed from the outbox before the live events; so is a
 //! stream that fell behind the live events. Where the outbox no longer holds all of that, the stream says `reset`.
 
 use std::collections::{HashSet, VecDeque};
@@ -26,8 +27,11 @@ use super::problem::ApiError;
 /// An event the feed read from the outbox, with its sequence there.
 #[derive(Debug)]
 pub(crate) struct Published {
-    /// The outbox sequence: the message's SSE `id`.
+    /// The outbox sequence.
     pub(crate) seq: i64,
+    /// The message's SSE `id`: every row up to it was published (or given up) when this one was, so a stream
+    /// resuming from it misses nothing. The sequence itself unless an earlier row was still missing.
+    pub(crate) resume_from: i64,
     /// The event.
     pub(crate) event: Event,
 }
@@ -56,10 +60,15 @@ impl StreamHub {
         }
     }
 
-    /// Sends an event, the outbox row `seq`, to every open stream of its user.
-    pub fn publish(&self, seq: i64, event: Event) {
+    /// Sends an event, the outbox row `seq`, to every open stream of its user; every row up to `resume_from` (at
+    /// most `seq`) has been published or given up.
+    pub fn publish(&self, seq: i64, resume_from: i64, event: Event) {
         // No receiver (no open stream) is fine.
-        let _ = self.tx.send(Arc::new(Published { seq, event }));
+        let _ = self.tx.send(Arc::new(Published {
+            seq,
+            resume_from,
+            event,
+        }));
     }
 
     /// Records that every sequence up to `done` has been published or passed over.
@@ -89,13 +98,14 @@ const CATCH_UP_PAGE: usize = 256;
 
 /// `GET /api/v1/events/stream`
 ///
-/// Each SSE message has the event type as its `event` field, the event's outbox sequence as its `id` and the
-/// CloudEvents JSON as its data. The stream begins with a message holding only an `id` (where it starts), so that a
-/// client that reconnects before any event arrived can resume too. With a `Last-Event-ID` header, the stream first
-/// sends the user's events after that id, read from the outbox, then the live ones, each once. A stream that falls
-/// behind the live events catches up the same way. When the outbox no longer holds every event after the id (it
-/// was pruned, or more than 10,000 rows were written since), the stream sends a `reset` message instead: reload what
-/// you show, the events since are not all coming.
+/// Each SSE message has the event type as its `event` field, a position in the outbox as its `id` (the event's
+/// sequence, or less while an earlier write is still in flight) and the CloudEvents JSON as its data. The stream
+/// begins with a message holding only an `id` (where it starts), so that a client that reconnects before any event
+/// arrived can resume too. With a `Last-Event-ID` header, the stream first sends the user's events after that
+/// position, read from the outbox, then the live ones; none is lost, and one the client already had is sent again
+/// only when its id was below its sequence. A stream that falls behind the live events catches up the same way.
+/// When the outbox no longer holds every event after the id (it was pruned, or more than 10,000 rows were written
+/// since), the stream sends a `reset` message instead: reload what you show, the events since are not all coming.
 #[utoipa::path(get, path = "/api/v1/events/stream", tag = "events",
     params(("Last-Event-ID" = Option<i64>, Header,
         description = "The `id` of the last message received: resume after it")),
@@ -164,7 +174,7 @@ struct UserFeed {
     caught_up_from: i64,
     /// What the last catch-up sent after `caught_up_from`: a live event among them is not sent again.
     replayed: HashSet<i64>,
-    /// The highest sequence sent (or where the stream started): where a stream that falls behind catches up from.
+    /// The highest id sent (or where the stream started): where a stream that falls behind catches up from.
     last: i64,
     /// [`CATCH_UP_ROWS`], smaller in tests.
     max_rows: usize,
@@ -201,8 +211,8 @@ impl UserFeed {
                         && published.seq > self.caught_up_from
                         && !self.replayed.contains(&published.seq)
                     {
-                        self.last = self.last.max(published.seq);
-                        return Some(message(published.seq, &published.event));
+                        self.last = self.last.max(published.resume_from);
+                        return Some(message(published.resume_from, &published.event));
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -219,6 +229,10 @@ impl UserFeed {
     /// Queues the user's events after `after` from the outbox, or a `reset` when the outbox no longer holds them
     /// all.
     async fn catch_up(&mut self, after: i64) -> todo_store::Result<()> {
+        // Every row up to the feed's position was committed before it is read here, and so is among the rows read
+        // below: a replayed row's id can be its sequence up to there, and no more (after it, a row with a lower
+        // sequence may still be in flight).
+        let committed = after.max(self.hub.position());
         // Every row after `pruned` is still in the outbox. The pruner may go on while the rows are read: it is
         // asked again after them.
         let pruned = self.store.outbox_pruned_through().await?;
@@ -260,24 +274,21 @@ impl UserFeed {
             let Ok(event) = todo_events::binding::decode(&row.headers, &row.payload) else {
                 continue;
             };
+            let id = row.seq.min(committed);
             self.replayed.insert(row.seq);
-            self.last = self.last.max(row.seq);
-            self.queue.push_back(message(row.seq, &event));
+            self.last = self.last.max(id);
+            self.queue.push_back(message(id, &event));
         }
         metrics::counter!("todo_stream_catch_ups_total", "outcome" => "replayed").increment(1);
         Ok(())
     }
 
-    /// Queues a `reset`: events were missed that the stream cannot send. Its `id` is the end of the outbox, and
-    /// the stream goes on with the events after it: a client that reloads what it shows once it gets the message
-    /// misses nothing, and resumes from that id without being reset again.
+    /// Queues a `reset`: events were missed that the stream cannot send. Its `id` is where the feed is (and at
+    /// least past what was pruned), and the stream goes on with the events after it: a client that reloads what it
+    /// shows once it gets the message misses nothing, and resumes from that id without being reset again.
     async fn reset(&mut self) {
-        let end = match outbox_end(self.store.as_ref()).await {
-            Ok(end) => end,
-            // The feed's position: the events after it are still to come.
-            Err(_) => self.hub.position(),
-        };
-        let from = end.max(self.last);
+        let pruned = self.store.outbox_pruned_through().await.unwrap_or(0);
+        let from = self.hub.position().max(pruned).max(self.last);
         self.caught_up_from = from;
         self.replayed.clear();
         self.last = from;
@@ -291,19 +302,10 @@ impl UserFeed {
     }
 }
 
-/// The last sequence of the live stream's topics in the outbox.
-async fn outbox_end(store: &dyn Store) -> todo_store::Result<i64> {
-    let mut end = 0;
-    for topic in todo_events::Topic::ALL.map(todo_events::Topic::name) {
-        end = end.max(store.outbox_bounds(topic).await?.1);
-    }
-    Ok(end)
-}
-
-fn message(seq: i64, event: &Event) -> SseEvent {
+fn message(id: i64, event: &Event) -> SseEvent {
     SseEvent::default()
         .event(event.event_type().as_str())
-        .id(seq.to_string())
+        .id(id.to_string())
         .data(event.to_json())
 }
 
@@ -331,22 +333,33 @@ mod tests {
         Arc::new(store)
     }
 
-    /// Commits a `task.deleted` event of `user` to the outbox and publishes it to `hub`, as the feed does; returns
-    /// its sequence.
-    async fn commit(store: &Arc<dyn Store>, hub: &StreamHub, user: Uuid) -> i64 {
+    /// A `task.deleted` event of `user`.
+    fn deleted(user: Uuid) -> todo_events::Event {
         let data = todo_events::TaskDeleted {
             task_id: Uuid::new_v4(),
             user_id: user,
             title: "Gone".into(),
             deleted_at: chrono::Utc::now(),
         };
-        let event = todo_events::Event::new("todo-backend", chrono::Utc::now(), data);
-        let seqs = StoreLog(store.clone())
-            .append(&[OutgoingRecord::from_event(&event)])
+        todo_events::Event::new("todo-backend", chrono::Utc::now(), data)
+    }
+
+    /// Commits `event` to the outbox; returns its sequence.
+    async fn append(store: &Arc<dyn Store>, event: &todo_events::Event) -> i64 {
+        StoreLog(store.clone())
+            .append(&[OutgoingRecord::from_event(event)])
             .await
-            .expect("append");
-        hub.publish(seqs[0], event);
-        seqs[0]
+            .expect("append")[0]
+    }
+
+    /// Commits an event of `user` to the outbox and publishes it to `hub`, as the feed does when no write is in
+    /// flight before it; returns its sequence.
+    async fn commit(store: &Arc<dyn Store>, hub: &StreamHub, user: Uuid) -> i64 {
+        let event = deleted(user);
+        let seq = append(store, &event).await;
+        hub.publish(seq, seq, event);
+        hub.advance(seq);
+        seq
     }
 
     /// The next message's text as sent (`event: …`, `id: …`, `data: …` lines).
@@ -402,10 +415,37 @@ mod tests {
         assert_eq!(id_of(&next(&mut feed).await), live);
     }
 
-    /// A catch-up that would read more rows than its limit sends `reset` with the end of the outbox as its id, and
+    /// While an earlier row is missing (a write in flight on PostgreSQL), a live event's id stays before it, so a
+    /// client that resumes from that id gets the late row and, again, the event: nothing is lost.
+    #[tokio::test]
+    async fn an_id_stays_before_a_row_still_in_flight() {
+        let store = store().await;
+        let hub = StreamHub::default();
+        let user = Uuid::new_v4();
+        let mut feed = UserFeed::new(&hub, store.clone(), user);
+        let first = commit(&store, &hub, user).await;
+        assert_eq!(id_of(&next(&mut feed).await), first);
+        // Two more rows commit; the feed has read only the second, as when the first was still in flight.
+        let (late, early) = (deleted(user), deleted(user));
+        append(&store, &late).await;
+        let seq = append(&store, &early).await;
+        hub.publish(seq, first, early.clone());
+        let text = next(&mut feed).await;
+        assert!(text.contains(&early.id().to_string()), "{text}");
+        assert_eq!(id_of(&text), first, "the id stays before the missing row");
+
+        // A client that resumes from that id gets the late row, and the other again.
+        let mut resumed = UserFeed::new(&hub, store.clone(), user);
+        resumed.catch_up(first).await.expect("catch up");
+        let (a, b) = (next(&mut resumed).await, next(&mut resumed).await);
+        assert!(a.contains(&late.id().to_string()), "{a}");
+        assert!(b.contains(&early.id().to_string()), "{b}");
+    }
+
+    /// A catch-up that would read more rows than its limit sends `reset` with the feed's position as its id, and
     /// the stream goes on with the events after it.
     #[tokio::test]
-    async fn a_catch_up_past_its_limit_is_a_reset_to_the_end() {
+    async fn a_catch_up_past_its_limit_is_a_reset_to_the_feeds_position() {
         let store = store().await;
         let hub = StreamHub::default();
         let user = Uuid::new_v4();
