@@ -4,7 +4,7 @@
 #   bash tests/stream_catch_up.sh
 #
 # Builds `todo` and `todo-load` in release mode, starts the embedded server on a free loopback port with a throw-away
-# SQLite file, writes about 30,000 events with a 5 s create-only load (16 clients, 16 users), then opens
+# SQLite file, writes 20,000 to 30,000 events with a 5 s create-only load (16 clients, 16 users), then opens
 # `/api/v1/events/stream` as one of those users with `Last-Event-ID` 100, 1,000 and 10,000 rows before the end of the
 # outbox (twice each, the largest first and last) and prints how long the response took until its last caught-up
 # event. Stops and removes what it started when it exits.
