@@ -139,7 +139,7 @@ pub(crate) async fn stream(
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-/// The `Last-Event-ID` request header: a sequence this stream sent.
+/// The `Last-Event-ID` request header: an id this stream sent.
 fn last_event_id(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let Some(value) = headers.get("last-event-id") else {
         return Ok(None);
@@ -170,7 +170,7 @@ struct UserFeed {
     /// The outbox rows' key of this user's events.
     key: Vec<u8>,
     queue: VecDeque<SseEvent>,
-    /// Live events at or before this sequence were sent from the outbox by the last catch-up, or before it.
+    /// Live events at or before this sequence were sent before the last catch-up or by it (or a reset passed them).
     caught_up_from: i64,
     /// What the last catch-up sent after `caught_up_from`: a live event among them is not sent again.
     replayed: HashSet<i64>,
