@@ -505,6 +505,24 @@ async fn events_reach_the_audit_log_and_recurrence_creates_the_next_instance() {
     }
 }
 
+/// `GET /api/v1/events/stream` with `token` and, when given, a `Last-Event-ID` header.
+async fn stream_request(
+    app: &TestApp,
+    token: &str,
+    last_event_id: Option<&str>,
+) -> axum::response::Response {
+    let mut req = Request::builder()
+        .uri("/api/v1/events/stream")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"));
+    if let Some(id) = last_event_id {
+        req = req.header("last-event-id", id);
+    }
+    app.router()
+        .oneshot(req.body(Body::empty()).expect("request"))
+        .await
+        .expect("infallible")
+}
+
 /// One server-sent message: its fields (a field the message does not have is `None`).
 #[derive(Debug, Default)]
 struct Message {
@@ -530,17 +548,7 @@ struct Sse {
 impl Sse {
     /// Opens `/api/v1/events/stream` with `token`, resuming after `last_event_id` when given.
     async fn open(app: &TestApp, token: &str, last_event_id: Option<&str>) -> Self {
-        let mut req = Request::builder()
-            .uri("/api/v1/events/stream")
-            .header(header::AUTHORIZATION, format!("Bearer {token}"));
-        if let Some(id) = last_event_id {
-            req = req.header("last-event-id", id);
-        }
-        let res = app
-            .router()
-            .oneshot(req.body(Body::empty()).expect("request"))
-            .await
-            .expect("infallible");
+        let res = stream_request(app, token, last_event_id).await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(
             res.headers().get(header::CONTENT_TYPE).expect("type"),
@@ -771,18 +779,7 @@ async fn a_malformed_last_event_id_is_a_field_error() {
     let app = TestApp::spawn().await;
     let token = app.token(Uuid::new_v4());
     for bad in ["abc", "-1", "1.5", "99999999999999999999"] {
-        let res = app
-            .router()
-            .oneshot(
-                Request::builder()
-                    .uri("/api/v1/events/stream")
-                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
-                    .header("last-event-id", bad)
-                    .body(Body::empty())
-                    .expect("request"),
-            )
-            .await
-            .expect("infallible");
+        let res = stream_request(&app, &token, Some(bad)).await;
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
         let bytes = res.into_body().collect().await.expect("body").to_bytes();
         let problem: Value = serde_json::from_slice(&bytes).expect("problem");
