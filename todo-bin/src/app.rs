@@ -583,7 +583,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use todo_kafka::OutgoingRecord;
-    use todo_store::{SqliteConfig, SqliteStore, Store};
+    use todo_store::Store;
     use tokio_util::sync::CancellationToken;
 
     use super::{
@@ -592,14 +592,21 @@ mod tests {
 
     /// A record of a `task.deleted` event of a new user, as the store's outbox holds events.
     fn deleted_event() -> (OutgoingRecord, uuid::Uuid) {
-        let data = todo_events::TaskDeleted {
-            task_id: uuid::Uuid::new_v4(),
-            user_id: uuid::Uuid::new_v4(),
-            title: "Gone".into(),
-            deleted_at: chrono::Utc::now(),
-        };
-        let event = todo_events::Event::new("todo-backend", chrono::Utc::now(), data);
+        let event = crate::testing::task_deleted(uuid::Uuid::new_v4());
         (OutgoingRecord::from_event(&event), event.id())
+    }
+
+    /// A feed spawned over a fresh store, and a stream subscribed to its hub.
+    async fn feed() -> (
+        Arc<dyn Store>,
+        CancellationToken,
+        tokio::sync::broadcast::Receiver<Arc<crate::http::Published>>,
+    ) {
+        let store = crate::testing::memory_store().await;
+        let hub = StreamHub::default();
+        let shutdown = CancellationToken::new();
+        spawn_stream_feed(store.clone(), hub.clone(), shutdown.clone()).await;
+        (store, shutdown, hub.subscribe())
     }
 
     /// A stream opened right after the feed was spawned gets an event committed before the feed's task first ran:
@@ -608,15 +615,7 @@ mod tests {
     /// the feed's task cannot run before it.)
     #[tokio::test(flavor = "current_thread")]
     async fn an_event_committed_before_the_feeds_task_first_runs_reaches_an_open_stream() {
-        let store = SqliteStore::connect(&SqliteConfig::memory())
-            .await
-            .expect("connect");
-        store.migrate().await.expect("migrate");
-        let store: Arc<dyn Store> = Arc::new(store);
-        let hub = StreamHub::default();
-        let shutdown = CancellationToken::new();
-        spawn_stream_feed(store.clone(), hub.clone(), shutdown.clone()).await;
-        let mut stream = hub.subscribe();
+        let (store, shutdown, mut stream) = feed().await;
 
         let (record, id) = deleted_event();
         let writer = StoreLog(store.clone());
@@ -644,15 +643,7 @@ mod tests {
     /// missing row if it commits.
     #[tokio::test]
     async fn an_event_past_a_gap_resumes_from_before_the_gap() {
-        let store = SqliteStore::connect(&SqliteConfig::memory())
-            .await
-            .expect("connect");
-        store.migrate().await.expect("migrate");
-        let store: Arc<dyn Store> = Arc::new(store);
-        let hub = StreamHub::default();
-        let shutdown = CancellationToken::new();
-        spawn_stream_feed(store.clone(), hub.clone(), shutdown.clone()).await;
-        let mut stream = hub.subscribe();
+        let (store, shutdown, mut stream) = feed().await;
 
         let (before, _) = deleted_event();
         let (after, _) = deleted_event();

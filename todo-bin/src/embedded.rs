@@ -626,12 +626,8 @@ mod tests {
     /// A broker over a fresh in-memory store whose subscriptions would wait a minute between reads when nothing
     /// wakes them: within a test, only a wake-up (or a read of its own) can bring them a record.
     async fn broker(commit_during: usize) -> (OutboxBroker, Arc<CountingLog>) {
-        let store = SqliteStore::connect(&SqliteConfig::memory())
-            .await
-            .expect("connect");
-        store.migrate().await.expect("migrate");
         let log = Arc::new(CountingLog {
-            inner: StoreLog(Arc::new(store)),
+            inner: StoreLog(crate::testing::memory_store().await),
             reads: AtomicUsize::new(0),
             commit_during,
         });

@@ -124,3 +124,26 @@ impl Drop for TestApp {
         self.shutdown.cancel();
     }
 }
+
+/// A fresh, migrated in-memory SQLite store.
+///
+/// # Panics
+/// When it cannot be opened (a test set-up failure).
+pub async fn memory_store() -> Arc<dyn todo_store::Store> {
+    let store = todo_store::SqliteStore::connect(&todo_store::SqliteConfig::memory())
+        .await
+        .expect("connect");
+    todo_store::Store::migrate(&store).await.expect("migrate");
+    Arc::new(store)
+}
+
+/// A `task.deleted` event of `user`, for a task of its own.
+pub fn task_deleted(user: Uuid) -> todo_events::Event {
+    let data = todo_events::TaskDeleted {
+        task_id: Uuid::new_v4(),
+        user_id: user,
+        title: "Gone".into(),
+        deleted_at: chrono::Utc::now(),
+    };
+    todo_events::Event::new("todo-backend", chrono::Utc::now(), data)
+}

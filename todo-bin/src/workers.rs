@@ -415,15 +415,7 @@ mod tests {
     use super::*;
     use todo_events::{Profile, Topic};
     use todo_kafka::{LogReader as _, MemoryBroker};
-    use todo_store::{NewOutboxRecord, SqliteConfig, SqliteStore};
-
-    async fn store() -> Arc<dyn Store> {
-        let store = SqliteStore::connect(&SqliteConfig::memory())
-            .await
-            .expect("connect");
-        store.migrate().await.expect("migrate");
-        Arc::new(store)
-    }
+    use todo_store::NewOutboxRecord;
 
     /// A task of a new user, stored.
     async fn stored_task(store: &dyn Store, title: &str) -> todo_domain::Task {
@@ -480,7 +472,7 @@ mod tests {
     /// pass fires has a `fired_at` at or after its `remind_at` (the store compares whole milliseconds).
     #[tokio::test]
     async fn the_scheduler_never_fires_early() {
-        let store = store().await;
+        let store = crate::testing::memory_store().await;
         let scheduler = Scheduler::new(store.clone(), Duration::from_secs(30));
         let task = stored_task(&*store, "Soon").await;
         for i in 0..200 {
@@ -525,7 +517,7 @@ mod tests {
     /// once, one due later waits for its time and then fires, never early.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_woken_scheduler_fires_what_is_due_and_waits_for_the_rest() {
-        let store = store().await;
+        let store = crate::testing::memory_store().await;
         let shutdown = CancellationToken::new();
         let running = tokio::spawn(
             Scheduler::new(store.clone(), Duration::from_secs(30)).run(shutdown.clone()),
@@ -565,7 +557,7 @@ mod tests {
     /// the lease runs and fires it once the lease has run out.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_running_scheduler_fires_what_a_crashed_one_claimed_once_its_lease_ran_out() {
-        let store = store().await;
+        let store = crate::testing::memory_store().await;
         let task = stored_task(&*store, "Orphaned").await;
         let orphan = pending(&task, Utc::now() - chrono::Duration::seconds(1));
         store.create_reminder(&orphan).await.expect("reminder");
@@ -627,7 +619,7 @@ mod tests {
     /// holder stops.
     #[tokio::test]
     async fn one_relay_publishes_and_another_takes_over() {
-        let store = store().await;
+        let store = crate::testing::memory_store().await;
         let broker = MemoryBroker::with_registry_topics(Profile::Local);
         let config = RelayConfig {
             lease_retry: Duration::from_millis(20),
@@ -658,7 +650,7 @@ mod tests {
     /// In the embedded mode the pruner keeps every row some consumer group reading its topic has not passed.
     #[tokio::test]
     async fn embedded_pruning_waits_for_every_group() {
-        let store = store().await;
+        let store = crate::testing::memory_store().await;
         let seqs = append(store.as_ref(), 5).await;
         let readers: Vec<OutboxReader> = crate::app::embedded_readers()
             .into_iter()

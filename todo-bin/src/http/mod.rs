@@ -22,6 +22,8 @@ pub mod problem;
 mod stream;
 mod tasks;
 
+#[cfg(test)]
+pub(crate) use self::stream::Published;
 pub use self::stream::StreamHub;
 
 /// Answers whether the process's dependencies are reachable (for `/readyz`).

@@ -318,31 +318,13 @@ mod tests {
     use axum::response::IntoResponse as _;
     use axum::response::sse::Sse;
     use todo_kafka::OutgoingRecord;
-    use todo_store::{SqliteConfig, SqliteStore, Store};
+    use todo_store::Store;
     use uuid::Uuid;
 
     use super::{StreamHub, UserFeed};
     use crate::app::StoreLog;
     use crate::embedded::OutboxLog as _;
-
-    async fn store() -> Arc<dyn Store> {
-        let store = SqliteStore::connect(&SqliteConfig::memory())
-            .await
-            .expect("connect");
-        store.migrate().await.expect("migrate");
-        Arc::new(store)
-    }
-
-    /// A `task.deleted` event of `user`.
-    fn deleted(user: Uuid) -> todo_events::Event {
-        let data = todo_events::TaskDeleted {
-            task_id: Uuid::new_v4(),
-            user_id: user,
-            title: "Gone".into(),
-            deleted_at: chrono::Utc::now(),
-        };
-        todo_events::Event::new("todo-backend", chrono::Utc::now(), data)
-    }
+    use crate::testing::{memory_store, task_deleted};
 
     /// Commits `event` to the outbox; returns its sequence.
     async fn append(store: &Arc<dyn Store>, event: &todo_events::Event) -> i64 {
@@ -355,7 +337,7 @@ mod tests {
     /// Commits an event of `user` to the outbox and publishes it to `hub`, as the feed does when no write is in
     /// flight before it; returns its sequence.
     async fn commit(store: &Arc<dyn Store>, hub: &StreamHub, user: Uuid) -> i64 {
-        let event = deleted(user);
+        let event = task_deleted(user);
         let seq = append(store, &event).await;
         hub.publish(seq, seq, event);
         hub.advance(seq);
@@ -387,7 +369,7 @@ mod tests {
     /// from the outbox, in order and once: the live events it then finds buffered are not sent again.
     #[tokio::test]
     async fn a_stream_that_falls_behind_catches_up_from_the_outbox_once() {
-        let store = store().await;
+        let store = memory_store().await;
         let hub = StreamHub::new(2);
         let (user, other) = (Uuid::new_v4(), Uuid::new_v4());
         let mut feed = UserFeed::new(&hub, store.clone(), user);
@@ -419,14 +401,14 @@ mod tests {
     /// client that resumes from that id gets the late row and, again, the event: nothing is lost.
     #[tokio::test]
     async fn an_id_stays_before_a_row_still_in_flight() {
-        let store = store().await;
+        let store = memory_store().await;
         let hub = StreamHub::default();
         let user = Uuid::new_v4();
         let mut feed = UserFeed::new(&hub, store.clone(), user);
         let first = commit(&store, &hub, user).await;
         assert_eq!(id_of(&next(&mut feed).await), first);
         // Two more rows commit; the feed has read only the second, as when the first was still in flight.
-        let (late, early) = (deleted(user), deleted(user));
+        let (late, early) = (task_deleted(user), task_deleted(user));
         append(&store, &late).await;
         let seq = append(&store, &early).await;
         hub.publish(seq, first, early.clone());
@@ -446,7 +428,7 @@ mod tests {
     /// the stream goes on with the events after it.
     #[tokio::test]
     async fn a_catch_up_past_its_limit_is_a_reset_to_the_feeds_position() {
-        let store = store().await;
+        let store = memory_store().await;
         let hub = StreamHub::default();
         let user = Uuid::new_v4();
         let mut seqs = Vec::new();
