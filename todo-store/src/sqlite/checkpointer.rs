@@ -16,16 +16,20 @@
 //!   end of that copy and the next write, which then starts the log over from its beginning. Writes wait only for
 //!   the copy of what the writer committed since the thread's last pass. (If the group writer does not commit for
 //!   [`IDLE`] while other connections of the store write, the thread takes the queue and runs the last pass itself.)
-//!   Under sustained load the log file therefore grows to about [`RESTART_FRAMES`] pages;
+//!   Before it asks, the thread has the file system write out the pages written to the database file and the log
+//!   so far ([`Thread::flush`]), so that the two syncs of the last pass find little left to write. Under sustained
+//!   load the log file therefore grows to about [`RESTART_FRAMES`] pages;
 //! - after [`IDLE`] without commits, a `TRUNCATE` checkpoint empties the log file.
 //!
 //! Durability is unchanged in kind and better bounded: with `synchronous = NORMAL` a commit reaches the disk when a
 //! checkpoint syncs the log, which now happens within about [`IDLE`] of any commit instead of whenever the log next
 //! reached 1,000 pages.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::fs::File;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, LazyLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
@@ -97,6 +101,7 @@ pub(super) fn spawn(
     let (wake, woken) = std::sync::mpsc::sync_channel(1);
     let start_over = Arc::new(StartOver::default());
     let thread = Thread {
+        filename: filename.to_owned(),
         conn,
         gate,
         woken,
@@ -112,6 +117,8 @@ pub(super) fn spawn(
 
 /// The checkpoint thread's state.
 struct Thread {
+    /// The database file's name, as SQLite opened it.
+    filename: String,
     conn: Connection,
     gate: Arc<Mutex<()>>,
     woken: Receiver<()>,
@@ -182,8 +189,26 @@ impl Thread {
                     break;
                 }
             }
+            self.flush();
             self.start_over.asked.store(true, Ordering::Release);
             asked = Some(Instant::now());
+        }
+    }
+
+    /// Has the file system write out the written pages of the database file and of the log, off the writers' path.
+    ///
+    /// The last pass of a start-over syncs the log before it copies and the database file after, while every write
+    /// waits. The passes before it copy into the database file without syncing it (SQLite syncs the file only when a
+    /// pass reaches the end of the log, which under load a commit seldom allows), so that sync would otherwise write
+    /// out every page they copied (measured at 64 clients creating tasks: 38 ms at the median, against 10 ms after
+    /// this flush).
+    fn flush(&self) {
+        for name in [self.filename.clone(), format!("{}-wal", self.filename)] {
+            if let Some(file) = kept_open(name)
+                && let Err(e) = file.sync_data()
+            {
+                tracing::warn!(error = %e, "syncing the SQLite files before a start-over failed");
+            }
         }
     }
 
@@ -238,6 +263,23 @@ impl StartOver {
     }
 }
 
+/// The file `name`, opened once per process for [`Thread::flush`] and never closed (`None` when it cannot be opened).
+///
+/// Closing a descriptor of a file drops every POSIX lock the process holds on that file through any descriptor, and
+/// SQLite's connections lock the database file that way; SQLite keeps its own descriptors open for that reason, and
+/// so does this. One descriptor per file per process, whatever the number of stores opened on it.
+fn kept_open(name: String) -> Option<Arc<File>> {
+    static KEPT: LazyLock<std::sync::Mutex<HashMap<String, Arc<File>>>> =
+        LazyLock::new(Default::default);
+    let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(file) = kept.get(&name) {
+        return Some(file.clone());
+    }
+    let file = Arc::new(File::open(&name).ok()?);
+    kept.insert(name, file.clone());
+    Some(file)
+}
+
 /// The write-ahead log after a checkpoint. Both counts are -1 when another connection was checkpointing (SQLite
 /// then copies nothing and reports no size).
 #[derive(Debug, Clone, Copy)]
@@ -257,4 +299,27 @@ fn checkpoint(conn: &Connection) -> Result<Log> {
         })
     })
     .map_err(sqlite_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::kept_open;
+
+    /// One descriptor per file for the whole process: asking again gives the same one (a second one, later closed,
+    /// would drop SQLite's locks on the file), and a file that does not exist yet is opened once it does.
+    #[test]
+    fn each_file_is_opened_once_and_kept() {
+        let dir = std::env::temp_dir().join(format!("todo-kept-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let name = dir.join("todo.db").to_string_lossy().into_owned();
+        assert!(kept_open(name.clone()).is_none(), "no file yet");
+        std::fs::write(&name, b"pages").expect("write");
+        let first = kept_open(name.clone()).expect("opened");
+        let again = kept_open(name.clone()).expect("kept");
+        assert!(Arc::ptr_eq(&first, &again), "opened twice");
+        first.sync_data().expect("a descriptor that can sync");
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
