@@ -267,7 +267,10 @@ impl StartOver {
 ///
 /// Closing a descriptor of a file drops every POSIX lock the process holds on that file through any descriptor, and
 /// SQLite's connections lock the database file that way; SQLite keeps its own descriptors open for that reason, and
-/// so does this. One descriptor per file per process, whatever the number of stores opened on it.
+/// so does this. One descriptor per file per process, whatever the number of stores opened on it. A file removed and
+/// made again under the same name (SQLite removes the log when the last connection to the database closes; a store
+/// opened again makes a new one) keeps the first descriptor: the flush then does nothing for it, and the last pass
+/// syncs as it would without the flush.
 fn kept_open(name: String) -> Option<Arc<File>> {
     static KEPT: LazyLock<std::sync::Mutex<HashMap<String, Arc<File>>>> =
         LazyLock::new(Default::default);
