@@ -634,9 +634,9 @@ impl Received {
     }
 }
 
-/// The live stream carries the user's own events as server-sent events (type, outbox sequence as id, CloudEvents
-/// JSON), in the order they were committed, and none of another user's. It begins with a message holding only the
-/// id it starts at.
+/// The live stream carries the user's own events as server-sent events (type, a position in the outbox as id,
+/// CloudEvents JSON), in the order they were committed, and none of another user's. It begins with a message
+/// holding only the id it starts at.
 #[tokio::test]
 async fn the_live_stream_carries_the_users_own_events() {
     let app = TestApp::spawn().await;
@@ -773,7 +773,7 @@ async fn a_stream_resumed_from_before_a_pruned_row_is_reset() {
     up_to_four(&mut Sse::open(&app, &token, Some(&from.to_string())).await).await;
 }
 
-/// A `Last-Event-ID` that is not a sequence is a 422 naming the header; an empty one starts a new stream.
+/// A `Last-Event-ID` that is not an id of this stream is a 422 naming the header; an empty one starts a new stream.
 #[tokio::test]
 async fn a_malformed_last_event_id_is_a_field_error() {
     let app = TestApp::spawn().await;
