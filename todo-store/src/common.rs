@@ -4,7 +4,7 @@
 //! filter and order, from fixed fragments chosen by enums. Backend-specific parts (search, claiming, wake-ups,
 //! migrations, the relay lease, how a create or an audit batch reaches its transaction) are inherent methods of
 //! each store: `search_clause`, `search_value`, `index_task`, `unindex_task`, `notify_outbox`, `notify_reminders`,
-//! `wake_other_processes`, `run_migrations`, `relay_lease`, `create`, `audit`, `write_gate`.
+//! `wake_other_processes`, `run_migrations`, `relay_lease`, `create`, `audit`, `save_cursor`, `write_gate`.
 
 /// A write transaction together with the store's place in its writer queue ([`SqliteStore`](crate::SqliteStore)
 /// has one; PostgreSQL none). The transaction ends (commit, or rollback on drop) before the place is given up:
@@ -226,6 +226,10 @@ macro_rules! impl_store {
             insert_audits(conn, std::slice::from_ref(&event), recorded_at).await
         }
 
+        /// Stores a consumer's cursor (`$1` consumer, `$2` sequence, `$3` when).
+        const CURSOR_UPSERT: &str = "INSERT INTO consumer_cursors (consumer, seq, updated_at) VALUES ($1, $2, $3) \
+            ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at";
+
         const AUDIT_INSERT: &str =
             "INSERT INTO audit_log (event_id, owner, event_type, task_id, payload, occurred_at, recorded_at) VALUES ";
         const AUDIT_PARAMS: usize = 7;
@@ -370,6 +374,24 @@ macro_rules! impl_store {
                 }
                 tx.commit().await.map_err(db_err)?;
                 self.after_commit(!events.is_empty(), !reminders.is_empty());
+                Ok(())
+            }
+
+            /// Stores a consumer's cursor in a statement of its own.
+            async fn save_cursor_in_statement(
+                &self,
+                consumer: &str,
+                seq: i64,
+                updated_at: chrono::DateTime<chrono::Utc>,
+            ) -> $crate::Result<()> {
+                let _gate = self.write_gate().await;
+                sqlx::query(CURSOR_UPSERT)
+                    .bind(consumer)
+                    .bind(seq)
+                    .bind(updated_at)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
                 Ok(())
             }
 
@@ -1004,18 +1026,7 @@ macro_rules! impl_store {
             }
 
             async fn set_cursor(&self, consumer: &str, seq: i64) -> $crate::Result<()> {
-                let _gate = self.write_gate().await;
-                sqlx::query(
-                    "INSERT INTO consumer_cursors (consumer, seq, updated_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (consumer) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
-                )
-                .bind(consumer)
-                .bind(seq)
-                .bind(chrono::Utc::now())
-                .execute(&self.pool)
-                .await
-                .map_err(db_err)?;
-                Ok(())
+                self.save_cursor(consumer, seq, chrono::Utc::now()).await
             }
         }
     };

@@ -264,6 +264,17 @@ impl PgStore {
         self.audit_in_transaction(events, recorded_at).await
     }
 
+    /// Each cursor update is a statement of its own.
+    async fn save_cursor(
+        &self,
+        consumer: &str,
+        seq: i64,
+        updated_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        self.save_cursor_in_statement(consumer, seq, updated_at)
+            .await
+    }
+
     /// Nothing inside the transaction: other processes are woken after commit ([`RemoteWake`]).
     async fn notify_outbox(&self, _conn: &mut sqlx::PgConnection) -> Result<()> {
         Ok(())
