@@ -357,6 +357,28 @@ mod tests {
         String::from_utf8(bytes.to_vec()).expect("utf-8")
     }
 
+    /// A file store whose outbox can no longer be read: another connection dropped the table of its pruned
+    /// watermark, which every catch-up reads first. Returns the store and its directory (to remove).
+    async fn broken_store() -> (Arc<dyn Store>, std::path::PathBuf) {
+        use sqlx::Connection as _;
+        let dir = std::env::temp_dir().join(format!("todo-stream-{}", Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("todo.db");
+        let store = todo_store::SqliteStore::connect(&todo_store::SqliteConfig::file(&path))
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("open");
+        sqlx::query("DROP TABLE outbox_pruned")
+            .execute(&mut other)
+            .await
+            .expect("drop");
+        other.close().await.expect("close");
+        (Arc::new(store), dir)
+    }
+
     fn id_of(text: &str) -> i64 {
         text.lines()
             .find_map(|l| l.strip_prefix("id: "))
@@ -422,6 +444,49 @@ mod tests {
         let (a, b) = (next(&mut resumed).await, next(&mut resumed).await);
         assert!(a.contains(&late.id().to_string()), "{a}");
         assert!(b.contains(&early.id().to_string()), "{b}");
+    }
+
+    /// A resume whose catch-up read fails is an error (the request is answered with a problem), not a stream that
+    /// starts with nothing: the events after the client's id would be lost without a word.
+    #[tokio::test]
+    async fn a_failed_catch_up_is_an_error_and_queues_nothing() {
+        let (store, dir) = broken_store().await;
+        let hub = StreamHub::default();
+        let user = Uuid::new_v4();
+        let seq = commit(&store, &hub, user).await;
+        let mut feed = UserFeed::new(&hub, store.clone(), user);
+        let result = feed.catch_up(seq - 1).await;
+        assert!(result.is_err(), "{result:?}");
+        assert!(feed.queue.is_empty(), "nothing is sent for a failed read");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A stream that falls behind while its catch-up read fails is not ended: it sends `reset` with the feed's
+    /// position as its id and goes on with the live events after it.
+    #[tokio::test]
+    async fn a_stream_whose_catch_up_fails_sends_reset_and_goes_on() {
+        let (store, dir) = broken_store().await;
+        let hub = StreamHub::new(2);
+        let user = Uuid::new_v4();
+        let mut feed = UserFeed::new(&hub, store.clone(), user);
+        let mut seqs = Vec::new();
+        for _ in 0..4 {
+            seqs.push(commit(&store, &hub, user).await);
+        }
+        let text = next(&mut feed).await;
+        assert!(text.contains("event: reset"), "{text}");
+        assert_eq!(id_of(&text), seqs[3]);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), feed.next())
+                .await
+                .is_err(),
+            "the events the reset passed over are not sent"
+        );
+        let live = commit(&store, &hub, user).await;
+        let text = next(&mut feed).await;
+        assert!(text.contains("event: task.deleted"), "{text}");
+        assert_eq!(id_of(&text), live);
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     /// A catch-up that would read more rows than its limit sends `reset` with the feed's position as its id, and
