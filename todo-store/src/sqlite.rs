@@ -73,7 +73,7 @@ pub struct SqliteStore {
     jobs: mpsc::Sender<writer::Job>,
 }
 
-/// Most jobs (creates, audit batches) committed by one transaction of the group writer.
+/// Most jobs (creates, audit batches, cursors) committed by one transaction of the group writer.
 const MAX_GROUP: usize = 64;
 
 /// The page cache of each connection of the pool, in KiB (SQLite's default is 2,000). SQLite empties a connection's
