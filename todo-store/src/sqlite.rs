@@ -80,7 +80,7 @@ const MAX_GROUP: usize = 64;
 /// cache when another connection committed since its last transaction, which under writes is nearly every read; what
 /// a cache still serves is the pages one statement reads twice. Measured at 64 clients: list requests of the mixed
 /// load the same (p50 1.5 to 1.9 ms, p99 8 to 10 ms either way), and the server's peak memory, reached while the
-/// audit log is read page by page by eight clients at once, 72 to 79 MB against 81 to 85 MB with the default
+/// audit log is read page by page by eight clients at once, 72 to 79 MB against 81 to 86 MB with the default
 /// (together with the writer's larger cache).
 const READER_CACHE_KIB: u32 = 512;
 
