@@ -191,12 +191,11 @@ impl SqliteStore {
         reminders: &[todo_domain::Reminder],
         events: &[todo_events::Event],
     ) -> Result<()> {
-        let (done, answer) = oneshot::channel();
-        let job = writer::Job::Create(writer::Create::new(task, reminders, events, done));
-        if self.jobs.send(job).await.is_err() {
-            return self.create_in_transaction(task, reminders, events).await;
-        }
-        answer.await.unwrap_or_else(|_| Err(writer_stopped()))
+        self.through_writer(
+            |done| writer::Job::Create(writer::Create::new(task, reminders, events, done)),
+            self.create_in_transaction(task, reminders, events),
+        )
+        .await
     }
 
     /// An audit batch joins the group writer's queue as a create does, and shares the commit of the creates queued
@@ -208,12 +207,11 @@ impl SqliteStore {
         events: &[&todo_events::Event],
         recorded_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64> {
-        let (done, answer) = oneshot::channel();
-        let job = writer::Job::Audit(writer::Audit::new(events, recorded_at, done));
-        if self.jobs.send(job).await.is_err() {
-            return self.audit_in_transaction(events, recorded_at).await;
-        }
-        answer.await.unwrap_or_else(|_| Err(writer_stopped()))
+        self.through_writer(
+            |done| writer::Job::Audit(writer::Audit::new(events, recorded_at, done)),
+            self.audit_in_transaction(events, recorded_at),
+        )
+        .await
     }
 
     async fn run_migrations(&self) -> Result<()> {
@@ -281,12 +279,23 @@ impl SqliteStore {
         seq: i64,
         updated_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<()> {
+        self.through_writer(
+            |done| writer::Job::Cursor(writer::Cursor::new(consumer, seq, updated_at, done)),
+            self.save_cursor_in_statement(consumer, seq, updated_at),
+        )
+        .await
+    }
+
+    /// Queues the job `job` makes (given where its answer goes) for the group writer and waits for the answer. If
+    /// the writer is gone, the same write runs through the pool instead (`alone`, which runs only then).
+    async fn through_writer<T>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T>>) -> writer::Job,
+        alone: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
         let (done, answer) = oneshot::channel();
-        let job = writer::Job::Cursor(writer::Cursor::new(consumer, seq, updated_at, done));
-        if self.jobs.send(job).await.is_err() {
-            return self
-                .save_cursor_in_statement(consumer, seq, updated_at)
-                .await;
+        if self.jobs.send(job(done)).await.is_err() {
+            return alone.await;
         }
         answer.await.unwrap_or_else(|_| Err(writer_stopped()))
     }
