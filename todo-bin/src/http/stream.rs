@@ -446,8 +446,8 @@ mod tests {
         assert!(b.contains(&early.id().to_string()), "{b}");
     }
 
-    /// A resume whose catch-up read fails is an error (the request is answered with a problem), not a stream that
-    /// starts with nothing: the events after the client's id would be lost without a word.
+    /// A resume whose catch-up read fails is an error (which the handler answers with a problem), not a catch-up
+    /// that queued nothing: the stream would then start with the events after the client's id lost without a word.
     #[tokio::test]
     async fn a_failed_catch_up_is_an_error_and_queues_nothing() {
         let (store, dir) = broken_store().await;
