@@ -2,9 +2,10 @@
 //!
 //! Every statement binds its values (`$1`, `$2`, ...); the only SQL assembled at run time is the task list's
 //! filter and order, from fixed fragments chosen by enums. Backend-specific parts (search, claiming, wake-ups,
-//! migrations, the relay lease, how a create or an audit batch reaches its transaction) are inherent methods of
-//! each store: `search_clause`, `search_value`, `index_task`, `unindex_task`, `notify_outbox`, `notify_reminders`,
-//! `wake_other_processes`, `run_migrations`, `relay_lease`, `create`, `audit`, `save_cursor`, `write_gate`.
+//! migrations, the relay lease, how a create, an update or an audit batch reaches its transaction) are inherent
+//! methods of each store: `search_clause`, `search_value`, `index_task`, `unindex_task`, `notify_outbox`,
+//! `notify_reminders`, `wake_other_processes`, `run_migrations`, `relay_lease`, `create`, `update`, `audit`,
+//! `save_cursor`, `write_gate`.
 
 /// A write transaction together with the store's place in its writer queue ([`SqliteStore`](crate::SqliteStore)
 /// has one; PostgreSQL none). The transaction ends (commit, or rollback on drop) before the place is given up:
@@ -164,6 +165,17 @@ macro_rules! impl_store {
             Ok(())
         }
 
+        /// Replaces every changeable column of a task row (`$1` to `$17`) whose id, owner and stored version are `$18`,
+        /// `$19` and `$20`.
+        const TASK_REPLACE: &str = "UPDATE tasks SET title = $1, title_key = $2, description = $3, priority = $4, \
+            tags = $5, due_date = $6, due_time = $7, time_zone = $8, due_ms = $9, recurrence = $10, series_id = $11, \
+            series_index = $12, reminder_leads = $13, status = $14, completed_at = $15, updated_at = $16, \
+            version = $17 WHERE id = $18 AND owner = $19 AND version = $20";
+
+        /// Whether a task with id `$1` and owner `$2` exists: after a replace that changed no row, a conflict if it
+        /// does, not found if not.
+        const TASK_EXISTS: &str = "SELECT version FROM tasks WHERE id = $1 AND owner = $2";
+
         /// Replaces a task row whose stored version is `expected_version`.
         async fn replace_task(
             conn: &mut <$db as sqlx::Database>::Connection,
@@ -171,12 +183,7 @@ macro_rules! impl_store {
             expected_version: i64,
         ) -> $crate::Result<()> {
             let c = rows::task_columns(task);
-            let done = sqlx::query(
-                "UPDATE tasks SET title = $1, title_key = $2, description = $3, priority = $4, tags = $5, \
-                 due_date = $6, due_time = $7, time_zone = $8, due_ms = $9, recurrence = $10, series_id = $11, \
-                 series_index = $12, reminder_leads = $13, status = $14, completed_at = $15, updated_at = $16, \
-                 version = $17 WHERE id = $18 AND owner = $19 AND version = $20",
-            )
+            let done = sqlx::query(TASK_REPLACE)
             .bind(c.title).bind(c.title_key).bind(c.description).bind(c.priority).bind(c.tags).bind(c.due_date)
             .bind(c.due_time).bind(c.time_zone).bind(c.due_ms).bind(c.recurrence).bind(c.series_id)
             .bind(c.series_index).bind(c.reminder_leads).bind(c.status).bind(c.completed_at).bind(c.updated_at)
@@ -185,7 +192,7 @@ macro_rules! impl_store {
             .await
             .map_err(db_err)?;
             if done.rows_affected() != 1 {
-                let exists = sqlx::query("SELECT version FROM tasks WHERE id = $1 AND owner = $2")
+                let exists = sqlx::query(TASK_EXISTS)
                     .bind(c.id)
                     .bind(c.owner)
                     .fetch_optional(&mut *conn)
@@ -377,6 +384,24 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            /// Replaces a task whose stored version is `expected_version`, with its events, in a transaction of its
+            /// own.
+            async fn update_in_transaction(
+                &self,
+                task: &todo_domain::Task,
+                expected_version: i64,
+                events: &[todo_events::Event],
+            ) -> $crate::Result<()> {
+                let mut tx = self.begin_write().await?;
+                replace_task(&mut tx, task, expected_version).await?;
+                Self::index_task(&mut tx, task).await?;
+                insert_events(&mut tx, events, task.updated_at).await?;
+                self.notify_outbox(&mut tx).await?;
+                tx.commit().await.map_err(db_err)?;
+                self.after_commit(!events.is_empty(), false);
+                Ok(())
+            }
+
             /// Stores a consumer's cursor in a statement of its own.
             async fn save_cursor_in_statement(
                 &self,
@@ -542,14 +567,7 @@ macro_rules! impl_store {
             }
 
             async fn update_task(&self, task: &todo_domain::Task, expected_version: i64, events: &[todo_events::Event]) -> $crate::Result<()> {
-                let mut tx = self.begin_write().await?;
-                replace_task(&mut tx, task, expected_version).await?;
-                Self::index_task(&mut tx, task).await?;
-                insert_events(&mut tx, events, task.updated_at).await?;
-                self.notify_outbox(&mut tx).await?;
-                tx.commit().await.map_err(db_err)?;
-                self.after_commit(!events.is_empty(), false);
-                Ok(())
+                self.update(task, expected_version, events).await
             }
 
             async fn update_task_with_reminders(

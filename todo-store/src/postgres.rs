@@ -255,6 +255,17 @@ impl PgStore {
         self.create_in_transaction(task, reminders, events).await
     }
 
+    /// Each update is a transaction of its own, as each create.
+    async fn update(
+        &self,
+        task: &todo_domain::Task,
+        expected_version: i64,
+        events: &[todo_events::Event],
+    ) -> Result<()> {
+        self.update_in_transaction(task, expected_version, events)
+            .await
+    }
+
     /// Each audit batch is a transaction of its own, as each create.
     async fn audit(
         &self,

@@ -198,6 +198,23 @@ impl SqliteStore {
         .await
     }
 
+    /// An update joins the group writer's queue as a create does, and shares its commit: completions and edits
+    /// arrive beside the creates, and each in a transaction of its own would take a turn of the writer queue, and
+    /// a commit of another connection, which empties the writer's page cache. A stale version or a missing task
+    /// fails the update alone, having changed nothing; the rest of the group commits.
+    async fn update(
+        &self,
+        task: &todo_domain::Task,
+        expected_version: i64,
+        events: &[todo_events::Event],
+    ) -> Result<()> {
+        self.through_writer(
+            |done| writer::Job::Update(writer::Update::new(task, expected_version, events, done)),
+            self.update_in_transaction(task, expected_version, events),
+        )
+        .await
+    }
+
     /// An audit batch joins the group writer's queue as a create does, and shares the commit of the creates queued
     /// with it: the audit consumer writes a batch for every batch of events the API commits, so each batch in a
     /// transaction of its own would double the commits. The batch is still all or nothing: if it fails, the group
@@ -665,9 +682,113 @@ mod tests {
         assert_eq!(ids, expected, "every event audited once");
     }
 
+    /// Updates queued together share one group of the writer with a create: an update whose expected version is
+    /// stale fails with a conflict, one of another owner's task with not found, each having written nothing (no
+    /// row changed, no event), and the create and the good update commit. An update through the writer wakes the
+    /// outbox's waiters by the time it returns.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn updates_share_a_group_and_fail_alone() {
+        let store = memory_store().await;
+        let (owner, stranger) = (user(), user());
+        let (edited, stale, fresh) = (
+            new_task(owner, "Edited"),
+            new_task(owner, "Stale"),
+            new_task(owner, "Fresh"),
+        );
+        for task in [&edited, &stale] {
+            store.create_task(task, &[], &[]).await.expect("create");
+        }
+        let completed = |task: &todo_domain::Task| {
+            let mut done = task.clone();
+            assert!(done.complete(chrono::Utc::now()));
+            let event = todo_events::Event::new(
+                todo_events::SOURCE_BACKEND,
+                done.updated_at,
+                done.completed_payload(),
+            );
+            (done, event)
+        };
+        let (edited_done, edited_event) = completed(&edited);
+        let (stale_done, stale_event) = completed(&stale);
+        let mut stolen = edited_done.clone();
+        stolen.owner = stranger;
+
+        let held = store.write_gate().await;
+        let mut writes = tokio::task::JoinSet::new();
+        let (s, t, e) = (store.clone(), edited_done.clone(), edited_event.clone());
+        writes.spawn(async move { ("edit", s.update_task(&t, edited.version, &[e]).await) });
+        let (s, t, e) = (store.clone(), stale_done.clone(), stale_event.clone());
+        writes.spawn(async move { ("stale", s.update_task(&t, stale.version + 1, &[e]).await) });
+        let (s, e) = (store.clone(), edited_event.clone());
+        writes.spawn(async move {
+            (
+                "stranger",
+                s.update_task(&stolen, edited.version, &[e]).await,
+            )
+        });
+        let fresh_event = created(&fresh);
+        let (s, t, e) = (store.clone(), fresh.clone(), fresh_event.clone());
+        writes.spawn(async move { ("create", s.create_task(&t, &[], &[e]).await) });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(writes.len(), 4);
+        assert!(
+            writes.try_join_next().is_none(),
+            "a write completed while the writer queue was held"
+        );
+        drop(held);
+        let mut outcomes = std::collections::BTreeMap::new();
+        while let Some(joined) = writes.join_next().await {
+            let (name, result) = joined.expect("join");
+            outcomes.insert(name, result);
+        }
+        assert!(outcomes["edit"].is_ok(), "{:?}", outcomes["edit"]);
+        assert!(outcomes["create"].is_ok(), "{:?}", outcomes["create"]);
+        assert!(
+            matches!(outcomes["stale"], Err(crate::Error::Conflict)),
+            "{:?}",
+            outcomes["stale"]
+        );
+        assert!(
+            matches!(outcomes["stranger"], Err(crate::Error::NotFound)),
+            "{:?}",
+            outcomes["stranger"]
+        );
+        assert_eq!(
+            store.get_task(owner, edited_done.id).await.expect("edited"),
+            edited_done
+        );
+        assert_eq!(store.get_task(owner, stale.id).await.expect("stale"), stale);
+        assert_eq!(store.get_task(owner, fresh.id).await.expect("fresh"), fresh);
+        let mut ids: Vec<uuid::Uuid> = store
+            .outbox_after(todo_events::Topic::TaskEvents.name(), 0, 10)
+            .await
+            .expect("outbox")
+            .iter()
+            .map(|record| record.event_id.expect("event id"))
+            .collect();
+        ids.sort_unstable();
+        let mut expected = [fresh_event.id(), edited_event.id()];
+        expected.sort_unstable();
+        assert_eq!(
+            ids, expected,
+            "the events of the create and the good update only"
+        );
+
+        let woken = store.outbox_changed();
+        let (fresh_done, fresh_done_event) = completed(&fresh);
+        store
+            .update_task(&fresh_done, fresh.version, &[fresh_done_event])
+            .await
+            .expect("complete");
+        assert!(
+            tokio::time::timeout(Duration::ZERO, woken).await.is_ok(),
+            "the update returned before waking the outbox's waiters"
+        );
+    }
+
     /// Every column of every row the group writer writes (its own connection, its own encoding of the values) is
-    /// what the sqlx statements write for the same create, the same audit batch and the same cursor: same type, same
-    /// text, same bytes.
+    /// what the sqlx statements write for the same create, the same update (a completion that also renames the task
+    /// and clears columns), the same audit batch and the same cursor: same type, same text, same bytes.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_writer_writes_rows_as_sqlx_does() {
         use chrono::{NaiveDate, NaiveTime, TimeZone as _, Utc};
@@ -730,6 +851,16 @@ mod tests {
             at,
             task.created_payload(),
         )];
+        let mut completed = task.clone();
+        completed.title = Title::parse("Water the roses").expect("title");
+        completed.description = None;
+        completed.series = None;
+        assert!(completed.complete(at + chrono::Duration::milliseconds(1)));
+        let completion = [todo_events::Event::new(
+            todo_events::SOURCE_BACKEND,
+            completed.updated_at,
+            completed.completed_payload(),
+        )];
 
         let mut tables = Vec::new();
         for by_writer in [true, false] {
@@ -744,6 +875,16 @@ mod tests {
                     .await
             }
             .expect("create");
+            if by_writer {
+                store
+                    .update_task(&completed, task.version, &completion)
+                    .await
+            } else {
+                store
+                    .update_in_transaction(&completed, task.version, &completion)
+                    .await
+            }
+            .expect("update");
             let inserted = if by_writer {
                 store.record_audits(&audited, recorded_at).await
             } else {

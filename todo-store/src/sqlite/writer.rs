@@ -1,5 +1,5 @@
-//! The group writer of creates, audit batches and consumer cursors: a thread of its own with a connection of its
-//! own.
+//! The group writer of creates, updates, audit batches and consumer cursors: a thread of its own with a connection
+//! of its own.
 //!
 //! sqlx runs every SQLite connection on a worker thread and crosses threads for each statement and again for its
 //! result, and its pool hands a writer whichever connection is free, whose page cache the other connections'
@@ -7,7 +7,9 @@
 //! batch of every event) those hand-offs and page re-reads cost more than SQLite's own work, and the writer queue is
 //! held meanwhile. The writer therefore owns one connection on one thread: a group of jobs crosses threads once on
 //! the way in and once per answer, statements are prepared once, the pages the inserts touch stay cached, and the
-//! jobs queued together share one commit. The consumers' cursors come here too, although they are small: SQLite
+//! jobs queued together share one commit. Updates (edits and completions) come here as well: beside the creates
+//! of a mixed load each was a transaction of its own through the pool, a turn of the writer queue and a commit of
+//! another connection. The consumers' cursors come here too, although they are small: SQLite
 //! drops a connection's whole page cache when another connection committed since its last transaction, so every
 //! cursor stored through the pool cost this connection a re-read of the pages it writes (measured at 64 clients
 //! creating tasks: 7 of about 240 groups a second began with an empty cache, from the embedded consumers' cursors).
@@ -29,8 +31,10 @@ use crate::rows;
 
 /// The writer connection's page cache, in KiB (SQLite's default is 2,000). Its cache outlives its transactions for
 /// as long as no other connection commits (under a create load none does, now that the consumers' cursors come here
-/// too; updates, deletes, reminder claims and the pruner still write through the pool and empty it), and under load
-/// it holds the pages every group writes again: the last page of each user's range in each per-owner index, and the interior pages above them.
+/// too; deletes, updates that move reminders, new reminders, reminder claims and fires, the recurrence consumer's
+/// next instances and the pruner still write through the pool and empty it), and under load it holds the pages
+/// every group writes again: the last page of each user's range in each per-owner index, and the interior pages
+/// above them.
 /// Measured at 64 clients creating tasks (20 s runs): the writer read 4.4 pages from the file system per create with
 /// the default, 2.5 with 4 MiB, 0.75 to 0.9 with 8 MiB, 0.1 with 16 MiB, for a peak memory 12 MB higher than with
 /// 8 MiB.
@@ -40,6 +44,7 @@ const CACHE_KIB: u32 = 8 * 1024;
 #[derive(Debug)]
 pub(super) enum Job {
     Create(Create),
+    Update(Update),
     Audit(Audit),
     Cursor(Cursor),
 }
@@ -49,12 +54,13 @@ impl Job {
     fn abandoned(&self) -> bool {
         match self {
             Job::Create(c) => c.done.is_closed(),
+            Job::Update(u) => u.done.is_closed(),
             Job::Audit(a) => a.done.is_closed(),
             Job::Cursor(c) => c.done.is_closed(),
         }
     }
 
-    /// Inserts the job's rows; how many audit rows were new (0 for a create).
+    /// Writes the job's rows; how many audit rows were new (0 for the other jobs).
     fn insert(&self, conn: &Connection) -> Result<u64> {
         match self {
             Job::Create(c) => {
@@ -63,6 +69,7 @@ impl Job {
                 EVENTS.run(conn, &c.events.iter().collect::<Vec<_>>())?;
                 Ok(0)
             }
+            Job::Update(u) => u.apply(conn)?.map(|()| 0),
             Job::Audit(a) => AUDITS.run(conn, &a.rows.iter().collect::<Vec<_>>()),
             Job::Cursor(c) => {
                 conn.prepare_cached(super::CURSOR_UPSERT)
@@ -78,6 +85,9 @@ impl Job {
         match self {
             Job::Create(c) => {
                 let _ = c.done.send(result.map(drop));
+            }
+            Job::Update(u) => {
+                let _ = u.done.send(result.map(drop));
             }
             Job::Audit(a) => {
                 let _ = a.done.send(result);
@@ -176,6 +186,71 @@ impl Create {
                 .collect(),
             done,
         }
+    }
+}
+
+/// The replace of one task row with its events, encoded by the caller, and where its answer goes.
+pub(super) struct Update {
+    /// The replace statement's parameters: the changeable columns, then the id, the owner and the expected version.
+    replace: Vec<Value>,
+    events: Vec<Vec<Value>>,
+    done: oneshot::Sender<Result<()>>,
+}
+
+impl std::fmt::Debug for Update {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Update")
+            .field("events", &self.events.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Update {
+    /// Encodes an update's rows as the sqlx adapter would bind them.
+    pub(super) fn new(
+        task: &todo_domain::Task,
+        expected_version: i64,
+        events: &[todo_events::Event],
+        done: oneshot::Sender<Result<()>>,
+    ) -> Self {
+        // In the insert's order: id, owner, title ... completed_at (2 to 16), created_at, created_ms, updated_at,
+        // version.
+        let columns = task_values(task);
+        let mut replace = columns[2..17].to_vec();
+        replace.extend_from_slice(&columns[19..21]);
+        replace.extend_from_slice(&columns[..2]);
+        replace.push(Value::Integer(expected_version));
+        Update {
+            replace,
+            events: events
+                .iter()
+                .map(|e| event_values(e, task.updated_at))
+                .collect(),
+            done,
+        }
+    }
+
+    /// Replaces the task row and inserts the events. The inner error, when no row has the id, the owner and the
+    /// expected version, is the update's alone (a conflict if the task exists, not found if not): it wrote nothing,
+    /// and the rest of the group goes on. The outer one is a failed statement.
+    fn apply(&self, conn: &Connection) -> Result<Result<()>> {
+        let replaced = conn
+            .prepare_cached(super::TASK_REPLACE)
+            .and_then(|mut s| s.execute(params_from_iter(&self.replace)))
+            .map_err(sqlite_err)?;
+        if replaced != 1 {
+            let exists = conn
+                .prepare_cached(super::TASK_EXISTS)
+                .and_then(|mut s| s.exists(params_from_iter(&self.replace[17..19])))
+                .map_err(sqlite_err)?;
+            return Ok(Err(if exists {
+                crate::Error::Conflict
+            } else {
+                crate::Error::NotFound
+            }));
+        }
+        EVENTS.run(conn, &self.events.iter().collect::<Vec<_>>())?;
+        Ok(Ok(()))
     }
 }
 
@@ -356,7 +431,7 @@ pub(super) fn spawn(target: &Target, shared: Shared, queue: mpsc::Receiver<Job>)
     let conn = Connection::open_with_flags(&target.filename, flags)
         .map_err(|e| crate::Error::Unavailable(Box::new(e)))?;
     conn.busy_timeout(target.busy_timeout).map_err(sqlite_err)?;
-    // Four statement sizes for each of four inserts, the savepoints' and the cursor's.
+    // Four statement sizes for each of four inserts, the savepoints', the cursor's and the update's two.
     conn.set_prepared_statement_cache_capacity(24);
     // Statement journals in memory: a statement inserting a group's rows journals more than the 64 KiB after
     // which SQLite would otherwise spill to a temporary file.
@@ -389,9 +464,13 @@ fn run(mut conn: Connection, shared: Shared, mut queue: mpsc::Receiver<Job>) {
         // Wake-ups before answers: a caller's write has woken, when it returns, every wake-up armed before it.
         let (mut events, mut scheduled) = (false, false);
         for (job, result) in group.iter().zip(&results) {
-            if let (Job::Create(create), Ok(_)) = (job, result) {
-                events |= !create.events.is_empty();
-                scheduled |= !create.reminders.is_empty();
+            match (job, result) {
+                (Job::Create(create), Ok(_)) => {
+                    events |= !create.events.is_empty();
+                    scheduled |= !create.reminders.is_empty();
+                }
+                (Job::Update(update), Ok(_)) => events |= !update.events.is_empty(),
+                _ => {}
             }
         }
         if events {
@@ -428,9 +507,10 @@ enum GroupError {
 ///
 /// The jobs are inserted with nothing between them: a savepoint per create would make the full-text index write a
 /// segment of its own for every create (FTS5 flushes its pending terms at each savepoint), and the pages of the
-/// savepoints' journal. A job fails only in exceptional cases (a duplicate id, a
-/// full disk); then the whole transaction rolls back and the group runs again with a savepoint per job, so the
-/// failing job fails alone (an audit batch, all its rows or none).
+/// savepoints' journal. An update whose task changed or is gone fails alone without that: it wrote nothing. Any
+/// other job fails only in exceptional cases (a duplicate id, a full disk); then the whole transaction rolls back
+/// and the group runs again with a savepoint per job, so the failing job fails alone (an audit batch, all its rows
+/// or none).
 fn commit_group(conn: &mut Connection, group: &[Job]) -> Vec<Result<u64>> {
     match commit_together(conn, group) {
         Ok(results) => results,
@@ -440,7 +520,7 @@ fn commit_group(conn: &mut Connection, group: &[Job]) -> Vec<Result<u64>> {
 
 /// The group in one transaction without savepoints; an error rolls all of it back. The creates' rows go in
 /// together, several per statement, in the order of the group (so their events keep that order in the outbox); then
-/// each audit batch.
+/// the updates, audit batches and cursors, in the order of the group.
 fn commit_together(conn: &mut Connection, group: &[Job]) -> Result<Vec<Result<u64>>> {
     let live: Vec<bool> = group.iter().map(|job| !job.abandoned()).collect();
     let creates = || {
@@ -463,6 +543,7 @@ fn commit_together(conn: &mut Connection, group: &[Job]) -> Result<Vec<Result<u6
         results.push(match job {
             _ if !live => Err(abandoned()),
             Job::Create(_) => Ok(0),
+            Job::Update(update) => update.apply(&tx)?.map(|()| 0),
             Job::Audit(_) | Job::Cursor(_) => Ok(job.insert(&tx)?),
         });
     }
