@@ -2,10 +2,10 @@
 //!
 //! Every statement binds its values (`$1`, `$2`, ...); the only SQL assembled at run time is the task list's
 //! filter and order, from fixed fragments chosen by enums. Backend-specific parts (search, claiming, wake-ups,
-//! migrations, the relay lease, how a create, an update or an audit batch reaches its transaction) are inherent
-//! methods of each store: `search_clause`, `search_value`, `index_task`, `unindex_task`, `notify_outbox`,
-//! `notify_reminders`, `wake_other_processes`, `run_migrations`, `relay_lease`, `create`, `update`, `audit`,
-//! `save_cursor`, `write_gate`.
+//! migrations, the relay lease, how a create, an update, a new reminder or an audit batch reaches its transaction)
+//! are inherent methods of each store: `search_clause`, `search_value`, `index_task`, `unindex_task`,
+//! `notify_outbox`, `notify_reminders`, `wake_other_processes`, `run_migrations`, `relay_lease`, `create`, `update`,
+//! `add_reminder`, `audit`, `save_cursor`, `write_gate`.
 
 /// A write transaction together with the store's place in its writer queue ([`SqliteStore`](crate::SqliteStore)
 /// has one; PostgreSQL none). The transaction ends (commit, or rollback on drop) before the place is given up:
@@ -402,6 +402,16 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            /// Inserts a reminder in a transaction of its own.
+            async fn add_reminder_in_transaction(&self, reminder: &todo_domain::Reminder) -> $crate::Result<()> {
+                let mut tx = self.begin_write().await?;
+                insert_reminder(&mut tx, reminder).await?;
+                self.notify_reminders(&mut tx).await?;
+                tx.commit().await.map_err(db_err)?;
+                self.after_commit(false, true);
+                Ok(())
+            }
+
             /// Stores a consumer's cursor in a statement of its own.
             async fn save_cursor_in_statement(
                 &self,
@@ -672,12 +682,7 @@ macro_rules! impl_store {
             }
 
             async fn create_reminder(&self, reminder: &todo_domain::Reminder) -> $crate::Result<()> {
-                let mut tx = self.begin_write().await?;
-                insert_reminder(&mut tx, reminder).await?;
-                self.notify_reminders(&mut tx).await?;
-                tx.commit().await.map_err(db_err)?;
-                self.after_commit(false, true);
-                Ok(())
+                self.add_reminder(reminder).await
             }
 
             async fn list_reminders(&self, owner: todo_domain::UserId, task: todo_domain::TaskId) -> $crate::Result<Vec<todo_domain::Reminder>> {

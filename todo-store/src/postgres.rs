@@ -266,6 +266,11 @@ impl PgStore {
             .await
     }
 
+    /// Each new reminder is a transaction of its own, as each create.
+    async fn add_reminder(&self, reminder: &todo_domain::Reminder) -> Result<()> {
+        self.add_reminder_in_transaction(reminder).await
+    }
+
     /// Each audit batch is a transaction of its own, as each create.
     async fn audit(
         &self,

@@ -215,6 +215,16 @@ impl SqliteStore {
         .await
     }
 
+    /// A new reminder (one set on an existing task) joins the group writer's queue as a create does, and shares its
+    /// commit.
+    async fn add_reminder(&self, reminder: &todo_domain::Reminder) -> Result<()> {
+        self.through_writer(
+            |done| writer::Job::Reminder(writer::NewReminder::new(reminder, done)),
+            self.add_reminder_in_transaction(reminder),
+        )
+        .await
+    }
+
     /// An audit batch joins the group writer's queue as a create does, and shares the commit of the creates queued
     /// with it: the audit consumer writes a batch for every batch of events the API commits, so each batch in a
     /// transaction of its own would double the commits. The batch is still all or nothing: if it fails, the group
@@ -682,10 +692,11 @@ mod tests {
         assert_eq!(ids, expected, "every event audited once");
     }
 
-    /// Updates queued together share one group of the writer with a create: an update whose expected version is
-    /// stale fails with a conflict, one of another owner's task with not found, each having written nothing (no
-    /// row changed, no event), and the create and the good update commit. An update through the writer wakes the
-    /// outbox's waiters by the time it returns.
+    /// Updates queued together share one group of the writer with a create and a new reminder: an update whose
+    /// expected version is stale fails with a conflict, one of another owner's task with not found, each having
+    /// written nothing (no row changed, no event), and the create, the reminder and the good update commit. An
+    /// update through the writer wakes the outbox's waiters by the time it returns, a new reminder the
+    /// scheduler's.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn updates_share_a_group_and_fail_alone() {
         let store = memory_store().await;
@@ -712,6 +723,17 @@ mod tests {
         let (stale_done, stale_event) = completed(&stale);
         let mut stolen = edited_done.clone();
         stolen.owner = stranger;
+        let reminder = |task: &todo_domain::Task| todo_domain::Reminder {
+            id: todo_domain::ReminderId::new(),
+            task_id: task.id,
+            owner: task.owner,
+            lead: None,
+            remind_at: chrono::Utc::now() + chrono::Duration::hours(1),
+            status: todo_domain::ReminderStatus::Pending,
+            fired_at: None,
+            created_at: chrono::Utc::now(),
+        };
+        let stale_reminder = reminder(&stale);
 
         let held = store.write_gate().await;
         let mut writes = tokio::task::JoinSet::new();
@@ -729,8 +751,10 @@ mod tests {
         let fresh_event = created(&fresh);
         let (s, t, e) = (store.clone(), fresh.clone(), fresh_event.clone());
         writes.spawn(async move { ("create", s.create_task(&t, &[], &[e]).await) });
+        let (s, r) = (store.clone(), stale_reminder.clone());
+        writes.spawn(async move { ("remind", s.create_reminder(&r).await) });
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert_eq!(writes.len(), 4);
+        assert_eq!(writes.len(), 5);
         assert!(
             writes.try_join_next().is_none(),
             "a write completed while the writer queue was held"
@@ -743,6 +767,14 @@ mod tests {
         }
         assert!(outcomes["edit"].is_ok(), "{:?}", outcomes["edit"]);
         assert!(outcomes["create"].is_ok(), "{:?}", outcomes["create"]);
+        assert!(outcomes["remind"].is_ok(), "{:?}", outcomes["remind"]);
+        assert_eq!(
+            store
+                .list_reminders(owner, stale.id)
+                .await
+                .expect("reminders"),
+            [stale_reminder]
+        );
         assert!(
             matches!(outcomes["stale"], Err(crate::Error::Conflict)),
             "{:?}",
@@ -784,11 +816,21 @@ mod tests {
             tokio::time::timeout(Duration::ZERO, woken).await.is_ok(),
             "the update returned before waking the outbox's waiters"
         );
+        let woken = store.reminders_changed();
+        store
+            .create_reminder(&reminder(&stale))
+            .await
+            .expect("reminder");
+        assert!(
+            tokio::time::timeout(Duration::ZERO, woken).await.is_ok(),
+            "the new reminder returned before waking the scheduler"
+        );
     }
 
     /// Every column of every row the group writer writes (its own connection, its own encoding of the values) is
     /// what the sqlx statements write for the same create, the same update (a completion that also renames the task
-    /// and clears columns), the same audit batch and the same cursor: same type, same text, same bytes.
+    /// and clears columns), the same new reminder, the same audit batch and the same cursor: same type, same text,
+    /// same bytes.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_writer_writes_rows_as_sqlx_does() {
         use chrono::{NaiveDate, NaiveTime, TimeZone as _, Utc};
@@ -851,6 +893,16 @@ mod tests {
             at,
             task.created_payload(),
         )];
+        let later = Reminder {
+            id: ReminderId::new(),
+            task_id: task.id,
+            owner: task.owner,
+            lead: None,
+            remind_at: at + chrono::Duration::days(2),
+            status: ReminderStatus::Pending,
+            fired_at: None,
+            created_at: at + chrono::Duration::milliseconds(1),
+        };
         let mut completed = task.clone();
         completed.title = Title::parse("Water the roses").expect("title");
         completed.description = None;
@@ -885,6 +937,12 @@ mod tests {
                     .await
             }
             .expect("update");
+            if by_writer {
+                store.create_reminder(&later).await
+            } else {
+                store.add_reminder_in_transaction(&later).await
+            }
+            .expect("reminder");
             let inserted = if by_writer {
                 store.record_audits(&audited, recorded_at).await
             } else {

@@ -1,4 +1,4 @@
-//! The group writer of creates, updates, audit batches and consumer cursors: a thread of its own with a connection
+//! The group writer of creates, updates, new reminders, audit batches and consumer cursors: a thread of its own with a connection
 //! of its own.
 //!
 //! sqlx runs every SQLite connection on a worker thread and crosses threads for each statement and again for its
@@ -7,9 +7,9 @@
 //! batch of every event) those hand-offs and page re-reads cost more than SQLite's own work, and the writer queue is
 //! held meanwhile. The writer therefore owns one connection on one thread: a group of jobs crosses threads once on
 //! the way in and once per answer, statements are prepared once, the pages the inserts touch stay cached, and the
-//! jobs queued together share one commit. Updates (edits and completions) come here as well: beside the creates
-//! of a mixed load each was a transaction of its own through the pool, a turn of the writer queue and a commit of
-//! another connection. The consumers' cursors come here too, although they are small: SQLite
+//! jobs queued together share one commit. Updates (edits and completions) and reminders set on existing tasks come
+//! here as well: beside the creates of a mixed load each was a transaction of its own through the pool, a turn of
+//! the writer queue and a commit of another connection. The consumers' cursors come here too, although they are small: SQLite
 //! drops a connection's whole page cache when another connection committed since its last transaction, so every
 //! cursor stored through the pool cost this connection a re-read of the pages it writes (measured at 64 clients
 //! creating tasks: 7 of about 240 groups a second began with an empty cache, from the embedded consumers' cursors).
@@ -31,7 +31,7 @@ use crate::rows;
 
 /// The writer connection's page cache, in KiB (SQLite's default is 2,000). Its cache outlives its transactions for
 /// as long as no other connection commits (under a create load none does, now that the consumers' cursors come here
-/// too; deletes, updates that move reminders, new reminders, reminder claims and fires, the recurrence consumer's
+/// too; deletes, updates that move reminders, reminder claims and fires, the recurrence consumer's
 /// next instances and the pruner still write through the pool and empty it), and under load it holds the pages
 /// every group writes again: the last page of each user's range in each per-owner index, and the interior pages
 /// above them.
@@ -45,6 +45,7 @@ const CACHE_KIB: u32 = 8 * 1024;
 pub(super) enum Job {
     Create(Create),
     Update(Update),
+    Reminder(NewReminder),
     Audit(Audit),
     Cursor(Cursor),
 }
@@ -55,6 +56,7 @@ impl Job {
         match self {
             Job::Create(c) => c.done.is_closed(),
             Job::Update(u) => u.done.is_closed(),
+            Job::Reminder(r) => r.done.is_closed(),
             Job::Audit(a) => a.done.is_closed(),
             Job::Cursor(c) => c.done.is_closed(),
         }
@@ -70,6 +72,10 @@ impl Job {
                 Ok(0)
             }
             Job::Update(u) => u.apply(conn)?.map(|()| 0),
+            Job::Reminder(r) => {
+                REMINDERS.run(conn, &[&r.row])?;
+                Ok(0)
+            }
             Job::Audit(a) => AUDITS.run(conn, &a.rows.iter().collect::<Vec<_>>()),
             Job::Cursor(c) => {
                 conn.prepare_cached(super::CURSOR_UPSERT)
@@ -88,6 +94,9 @@ impl Job {
             }
             Job::Update(u) => {
                 let _ = u.done.send(result.map(drop));
+            }
+            Job::Reminder(r) => {
+                let _ = r.done.send(result.map(drop));
             }
             Job::Audit(a) => {
                 let _ = a.done.send(result);
@@ -184,6 +193,23 @@ impl Create {
                 .iter()
                 .map(|e| event_values(e, task.updated_at))
                 .collect(),
+            done,
+        }
+    }
+}
+
+/// A reminder set on an existing task, encoded by the caller, and where its answer goes.
+#[derive(Debug)]
+pub(super) struct NewReminder {
+    row: Vec<Value>,
+    done: oneshot::Sender<Result<()>>,
+}
+
+impl NewReminder {
+    /// Encodes the reminder's row as the sqlx adapter would bind it.
+    pub(super) fn new(reminder: &todo_domain::Reminder, done: oneshot::Sender<Result<()>>) -> Self {
+        NewReminder {
+            row: reminder_values(reminder),
             done,
         }
     }
@@ -470,6 +496,7 @@ fn run(mut conn: Connection, shared: Shared, mut queue: mpsc::Receiver<Job>) {
                     scheduled |= !create.reminders.is_empty();
                 }
                 (Job::Update(update), Ok(_)) => events |= !update.events.is_empty(),
+                (Job::Reminder(_), Ok(_)) => scheduled = true,
                 _ => {}
             }
         }
@@ -520,7 +547,7 @@ fn commit_group(conn: &mut Connection, group: &[Job]) -> Vec<Result<u64>> {
 
 /// The group in one transaction without savepoints; an error rolls all of it back. The creates' rows go in
 /// together, several per statement, in the order of the group (so their events keep that order in the outbox); then
-/// the updates, audit batches and cursors, in the order of the group.
+/// the updates, new reminders, audit batches and cursors, in the order of the group.
 fn commit_together(conn: &mut Connection, group: &[Job]) -> Result<Vec<Result<u64>>> {
     let live: Vec<bool> = group.iter().map(|job| !job.abandoned()).collect();
     let creates = || {
@@ -544,7 +571,7 @@ fn commit_together(conn: &mut Connection, group: &[Job]) -> Result<Vec<Result<u6
             _ if !live => Err(abandoned()),
             Job::Create(_) => Ok(0),
             Job::Update(update) => update.apply(&tx)?.map(|()| 0),
-            Job::Audit(_) | Job::Cursor(_) => Ok(job.insert(&tx)?),
+            Job::Reminder(_) | Job::Audit(_) | Job::Cursor(_) => Ok(job.insert(&tx)?),
         });
     }
     tx.commit().map_err(sqlite_err)?;
