@@ -73,7 +73,8 @@ pub struct SqliteStore {
     jobs: mpsc::Sender<writer::Job>,
 }
 
-/// Most jobs (creates, audit batches, cursors) committed by one transaction of the group writer.
+/// Most jobs (creates, updates, new reminders, audit batches, cursors) committed by one transaction of the group
+/// writer.
 const MAX_GROUP: usize = 64;
 
 /// The page cache of each connection of the pool, in KiB (SQLite's default is 2,000). SQLite empties a connection's
@@ -511,8 +512,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
-    /// Writes through sqlx alone (updates: the group writer commits nothing, and nothing wakes the checkpointer)
-    /// still get the log copied and started over, by the checkpointer's rounds every second: with eight updaters
+    /// Writes through sqlx alone (updates that may move reminders: the group writer commits nothing, and nothing
+    /// wakes the checkpointer) still get the log copied and started over, by the checkpointer's rounds every second: with eight updaters
     /// keeping the writer queue busy, the thread takes the queue for the last pass itself (when it finds the queue
     /// free after a quiet second, it empties the log instead).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -539,7 +540,9 @@ mod tests {
                         },
                         chrono::Utc::now(),
                     );
-                    s.update_task(&task, expected, &[]).await.expect("update");
+                    s.update_task_with_reminders(&task, expected, &[], &[])
+                        .await
+                        .expect("update");
                     updates += 1;
                 }
                 updates

@@ -1,5 +1,5 @@
-//! The group writer of creates, updates, new reminders, audit batches and consumer cursors: a thread of its own with a connection
-//! of its own.
+//! The group writer of creates, updates, new reminders, audit batches and consumer cursors: a thread of its own
+//! with a connection of its own.
 //!
 //! sqlx runs every SQLite connection on a worker thread and crosses threads for each statement and again for its
 //! result, and its pool hands a writer whichever connection is free, whose page cache the other connections'
@@ -9,10 +9,11 @@
 //! the way in and once per answer, statements are prepared once, the pages the inserts touch stay cached, and the
 //! jobs queued together share one commit. Updates (edits and completions) and reminders set on existing tasks come
 //! here as well: beside the creates of a mixed load each was a transaction of its own through the pool, a turn of
-//! the writer queue and a commit of another connection. The consumers' cursors come here too, although they are small: SQLite
-//! drops a connection's whole page cache when another connection committed since its last transaction, so every
-//! cursor stored through the pool cost this connection a re-read of the pages it writes (measured at 64 clients
-//! creating tasks: 7 of about 240 groups a second began with an empty cache, from the embedded consumers' cursors).
+//! the writer queue and a commit of another connection. The consumers' cursors come here too, although they are
+//! small: SQLite drops a connection's whole page cache when another connection committed since its last
+//! transaction, so every cursor stored through the pool cost this connection a re-read of the pages it writes
+//! (measured at 64 clients creating tasks: 7 of about 240 groups a second began with an empty cache, from the
+//! embedded consumers' cursors).
 //!
 //! Values are written exactly as the sqlx adapter writes them (ids as 16-byte blobs, instants as RFC 3339 text,
 //! dates and times as ISO text), so every other statement of the store reads them unchanged; a test compares the
@@ -31,8 +32,8 @@ use crate::rows;
 
 /// The writer connection's page cache, in KiB (SQLite's default is 2,000). Its cache outlives its transactions for
 /// as long as no other connection commits (under a create load none does, now that the consumers' cursors come here
-/// too; deletes, updates that move reminders, reminder claims and fires, the recurrence consumer's
-/// next instances and the pruner still write through the pool and empty it), and under load it holds the pages
+/// too; deletes, updates that move reminders, the scheduler's claims and fires, the consumers' other writes and
+/// the pruner still write through the pool and empty it), and under load it holds the pages
 /// every group writes again: the last page of each user's range in each per-owner index, and the interior pages
 /// above them.
 /// Measured at 64 clients creating tasks (20 s runs): the writer read 4.4 pages from the file system per create with
