@@ -16,9 +16,10 @@
 //!
 //! Adapters: [`SqliteStore`] (feature `sqlite`: a file or memory database in WAL mode, FTS5 search, in-process
 //! wake-ups, concurrent creates, updates, new reminders, audit batches and cursors committed together by a writer
-//! thread with a connection of its own, checkpoints on a thread of their own; every other statement through sqlx) and [`PgStore`] (feature `postgres`: full-text search,
-//! `FOR UPDATE SKIP LOCKED` reminder claims with leases, `LISTEN/NOTIFY` wake-ups across processes). Both run their embedded migrations with
-//! [`Store::migrate`]. The [`contract`] module (feature `testing`) is the behaviour suite both pass.
+//! thread with a connection of its own, checkpoints on a thread of their own; every other statement through sqlx) and
+//! [`PgStore`] (feature `postgres`: full-text search, `FOR UPDATE SKIP LOCKED` reminder claims with leases,
+//! `LISTEN/NOTIFY` wake-ups across processes). Both run their embedded migrations with [`Store::migrate`]. The
+//! [`contract`] module (feature `testing`) is the behaviour suite both pass.
 //!
 //! It depends on `todo-domain` and [`todo_events`], never on a broker.
 //!

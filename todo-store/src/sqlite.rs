@@ -513,9 +513,9 @@ mod tests {
     }
 
     /// Writes through sqlx alone (updates that may move reminders: the group writer commits nothing, and nothing
-    /// wakes the checkpointer) still get the log copied and started over, by the checkpointer's rounds every second: with eight updaters
-    /// keeping the writer queue busy, the thread takes the queue for the last pass itself (when it finds the queue
-    /// free after a quiet second, it empties the log instead).
+    /// wakes the checkpointer) still get the log copied and started over, by the checkpointer's rounds every
+    /// second: with eight updaters keeping the writer queue busy, the thread takes the queue for the last pass
+    /// itself (when it finds the queue free after a quiet second, it empties the log instead).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_through_sqlx_alone_get_the_log_started_over() {
         let (store, dir) = file_store(64).await;
