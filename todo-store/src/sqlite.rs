@@ -54,8 +54,8 @@ impl SqliteConfig {
     }
 }
 
-/// The SQLite store: WAL mode, FTS5 search, in-process wake-ups, group commit of concurrent creates and audit
-/// batches, checkpoints on a thread of their own, and one queue of writers.
+/// The SQLite store: WAL mode, FTS5 search, in-process wake-ups, group commit of concurrent creates, updates, new
+/// reminders, audit batches and cursors, checkpoints on a thread of their own, and one queue of writers.
 ///
 /// SQLite lets one connection write at a time. Left to itself, a writer that finds the lock taken sleeps in
 /// SQLite's busy handler (1 ms, 2 ms, 5 ms ... up to 100 ms a try) and tries again, and a writer that comes back
