@@ -120,7 +120,8 @@ struct Args {
     /// Kafka bootstrap servers for the broker baseline (topic `todo-load-baseline`, 3 partitions).
     #[arg(long)]
     baseline_kafka: Option<String>,
-    /// Database connections of the baseline pool (the server's default pool: 16 PostgreSQL, 8 SQLite).
+    /// Database connections of the baseline pool (the server's default pool: 16 PostgreSQL; SQLite, twice the cores
+    /// from 4 to 16).
     #[arg(long)]
     baseline_connections: Option<u32>,
     /// Length of each baseline measurement in seconds.
@@ -1942,7 +1943,8 @@ async fn run(args: Args) -> anyhow::Result<i32> {
             None => {
                 baseline_sqlite(
                     args.concurrency,
-                    args.baseline_connections.unwrap_or(8),
+                    args.baseline_connections
+                        .unwrap_or(todo_store::SqliteConfig::file("baseline.db").max_connections),
                     args.baseline_duration,
                     payload_len,
                 )
