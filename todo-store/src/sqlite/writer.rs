@@ -55,34 +55,36 @@ impl Job {
     /// The caller stopped waiting for the answer (before the job began, nothing is written).
     fn abandoned(&self) -> bool {
         match self {
-            Job::Create(c) => c.done.is_closed(),
-            Job::Update(u) => u.done.is_closed(),
-            Job::Reminder(r) => r.done.is_closed(),
-            Job::Audit(a) => a.done.is_closed(),
-            Job::Cursor(c) => c.done.is_closed(),
+            Job::Create(Create { done, .. })
+            | Job::Update(Update { done, .. })
+            | Job::Reminder(NewReminder { done, .. })
+            | Job::Cursor(Cursor { done, .. }) => done.is_closed(),
+            Job::Audit(Audit { done, .. }) => done.is_closed(),
         }
     }
 
-    /// Writes the job's rows; how many audit rows were new (0 for the other jobs).
-    fn insert(&self, conn: &Connection) -> Result<u64> {
+    /// Writes the job's rows. The outer error is a failed statement, after which the transaction may no longer be
+    /// whole; the inner one is the job's own outcome, having written nothing (an update whose task changed or is
+    /// gone). `Ok(Ok(n))`: how many audit rows were new (0 for the other jobs).
+    fn write(&self, conn: &Connection) -> Result<Result<u64>> {
         match self {
             Job::Create(c) => {
                 TASKS.run(conn, &[&c.task])?;
                 REMINDERS.run(conn, &c.reminders.iter().collect::<Vec<_>>())?;
                 EVENTS.run(conn, &c.events.iter().collect::<Vec<_>>())?;
-                Ok(0)
+                Ok(Ok(0))
             }
-            Job::Update(u) => u.apply(conn)?.map(|()| 0),
+            Job::Update(u) => Ok(u.apply(conn)?.map(|()| 0)),
             Job::Reminder(r) => {
                 REMINDERS.run(conn, &[&r.row])?;
-                Ok(0)
+                Ok(Ok(0))
             }
-            Job::Audit(a) => AUDITS.run(conn, &a.rows.iter().collect::<Vec<_>>()),
+            Job::Audit(a) => AUDITS.run(conn, &a.rows.iter().collect::<Vec<_>>()).map(Ok),
             Job::Cursor(c) => {
                 conn.prepare_cached(super::CURSOR_UPSERT)
                     .and_then(|mut s| s.execute(params_from_iter(&c.values)))
                     .map_err(sqlite_err)?;
-                Ok(0)
+                Ok(Ok(0))
             }
         }
     }
@@ -90,20 +92,14 @@ impl Job {
     /// Answers the caller; the outcome is committed (or not) whether or not the caller still waits.
     fn answer(self, result: Result<u64>) {
         match self {
-            Job::Create(c) => {
-                let _ = c.done.send(result.map(drop));
+            Job::Create(Create { done, .. })
+            | Job::Update(Update { done, .. })
+            | Job::Reminder(NewReminder { done, .. })
+            | Job::Cursor(Cursor { done, .. }) => {
+                let _ = done.send(result.map(drop));
             }
-            Job::Update(u) => {
-                let _ = u.done.send(result.map(drop));
-            }
-            Job::Reminder(r) => {
-                let _ = r.done.send(result.map(drop));
-            }
-            Job::Audit(a) => {
-                let _ = a.done.send(result);
-            }
-            Job::Cursor(c) => {
-                let _ = c.done.send(result.map(drop));
+            Job::Audit(Audit { done, .. }) => {
+                let _ = done.send(result);
             }
         }
     }
@@ -240,12 +236,13 @@ impl Update {
         events: &[todo_events::Event],
         done: oneshot::Sender<Result<()>>,
     ) -> Self {
-        // In the insert's order: id, owner, title ... completed_at (2 to 16), created_at, created_ms, updated_at,
-        // version.
-        let columns = task_values(task);
-        let mut replace = columns[2..17].to_vec();
-        replace.extend_from_slice(&columns[19..21]);
-        replace.extend_from_slice(&columns[..2]);
+        // The insert's columns, in its order: id, owner, then title to completed_at (the replace's first 15), then
+        // created_at and created_ms (never changed), then updated_at and version.
+        let mut columns = task_values(task).into_iter();
+        let (id, owner) = (columns.next(), columns.next());
+        let mut replace: Vec<Value> = columns.by_ref().take(15).collect();
+        replace.extend(columns.skip(2));
+        replace.extend(id.into_iter().chain(owner));
         replace.push(Value::Integer(expected_version));
         Update {
             replace,
@@ -570,9 +567,9 @@ fn commit_together(conn: &mut Connection, group: &[Job]) -> Result<Vec<Result<u6
     for (job, live) in group.iter().zip(live) {
         results.push(match job {
             _ if !live => Err(abandoned()),
+            // Their rows went in above, with the other creates'.
             Job::Create(_) => Ok(0),
-            Job::Update(update) => update.apply(&tx)?.map(|()| 0),
-            Job::Reminder(_) | Job::Audit(_) | Job::Cursor(_) => Ok(job.insert(&tx)?),
+            _ => job.write(&tx)?,
         });
     }
     tx.commit().map_err(sqlite_err)?;
@@ -617,11 +614,10 @@ fn insert_in_savepoint(conn: &Connection, job: &Job) -> std::result::Result<u64,
             .map(drop)
     };
     run("SAVEPOINT job").map_err(|e| GroupError::Group(sqlite_err(e)))?;
-    let e = match job.insert(conn) {
-        Ok(inserted) => {
-            return run("RELEASE job")
-                .map(|()| inserted)
-                .map_err(|e| GroupError::Group(sqlite_err(e)));
+    let e = match job.write(conn) {
+        Ok(outcome) => {
+            run("RELEASE job").map_err(|e| GroupError::Group(sqlite_err(e)))?;
+            return outcome.map_err(GroupError::Job);
         }
         Err(e) => e,
     };
