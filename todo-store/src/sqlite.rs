@@ -650,9 +650,10 @@ mod tests {
         assert_eq!(events.len(), 1, "only the kept create's event");
     }
 
-    /// Creates, an audit batch and a consumer's cursor queued together share one group of the writer: a create that
-    /// fails (its id exists) fails alone, the audit batch inserts exactly its new rows, the cursor is stored, and
-    /// the other create commits.
+    /// Creates, updates, an audit batch and a consumer's cursor queued together share one group of the writer: a
+    /// create that fails (its id exists) fails alone, and the group runs again job by job; there, an update with a
+    /// stale version fails alone too, having written nothing, the good update commits with its event, the audit
+    /// batch inserts exactly its new rows, the cursor is stored, and the other create commits.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn queued_jobs_share_a_group_with_a_failing_create() {
         let store = memory_store().await;
@@ -681,6 +682,29 @@ mod tests {
         writes.spawn(async move { ("cursor", s.set_cursor("audit", 42).await.map(|()| 0)) });
         let (s, t, e) = (store.clone(), fresh.clone(), created(&fresh));
         writes.spawn(async move { ("fresh", s.create_task(&t, &[], &[e]).await.map(|()| 0)) });
+        let mut completed = existing.clone();
+        assert!(completed.complete(chrono::Utc::now()));
+        let completion = todo_events::Event::new(
+            todo_events::SOURCE_BACKEND,
+            completed.updated_at,
+            completed.completed_payload(),
+        );
+        let (s, t, e) = (store.clone(), completed.clone(), completion.clone());
+        let stale_version = existing.version + 1;
+        writes.spawn(async move {
+            (
+                "stale",
+                s.update_task(&t, stale_version, &[e]).await.map(|()| 0),
+            )
+        });
+        let (s, t, e) = (store.clone(), completed.clone(), completion.clone());
+        let version = existing.version;
+        writes.spawn(async move {
+            (
+                "complete",
+                s.update_task(&t, version, &[e]).await.map(|()| 0),
+            )
+        });
         tokio::time::sleep(Duration::from_millis(200)).await;
         drop(held);
         let mut outcomes = std::collections::BTreeMap::new();
@@ -698,6 +722,28 @@ mod tests {
         assert_eq!(store.cursor("audit").await.expect("cursor"), 42);
         assert!(outcomes["fresh"].is_ok(), "{:?}", outcomes["fresh"]);
         assert_eq!(store.get_task(owner, fresh.id).await.expect("fresh"), fresh);
+        assert!(
+            matches!(outcomes["stale"], Err(crate::Error::Conflict)),
+            "{:?}",
+            outcomes["stale"]
+        );
+        assert!(outcomes["complete"].is_ok(), "{:?}", outcomes["complete"]);
+        assert_eq!(
+            store.get_task(owner, existing.id).await.expect("completed"),
+            completed
+        );
+        let outbox = store
+            .outbox_after(todo_events::Topic::TaskEvents.name(), 0, 10)
+            .await
+            .expect("outbox");
+        let completions = outbox
+            .iter()
+            .filter(|record| record.event_id == Some(completion.id()))
+            .count();
+        assert_eq!(
+            completions, 1,
+            "the completion's event once, the stale update's never"
+        );
         let page = store.list_audit(owner, 500, None).await.expect("audit");
         let mut ids: Vec<uuid::Uuid> = page.items.iter().map(|a| a.event_id).collect();
         ids.sort_unstable();
